@@ -1,0 +1,130 @@
+# Makefile - build, test and install runbook.
+#
+#   make            build ./runbook
+#   make check      install missing Debian packages, build, run every test
+#   make demo       run a real runbook end to end on a throwaway PostgreSQL
+#   make asan       the same tests under AddressSanitizer + UBSan
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make V=1        show the commands
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+DESTDIR ?=
+CC      ?= cc
+O       ?= build
+WERROR  ?= -Werror
+CFLAGS  ?= -O2 -g
+V       ?= 0
+
+ifeq ($(V),0)
+Q = @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q =
+say =
+endif
+
+PKGS = libcmark-gfm libpcre2-8 libpq libsodium jansson
+# Debian's libcmark-gfm.pc already links the extensions; other systems ship
+# a separate libcmark-gfm-extensions.pc or none at all.
+EXT_LIBS = $(shell pkg-config --exists libcmark-gfm-extensions 2>/dev/null && \
+	pkg-config --libs libcmark-gfm-extensions || echo -lcmark-gfm-extensions)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(EXT_LIBS)
+CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARNINGS = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+	-Wwrite-strings -Wformat-security -Wshadow -fno-common
+ALL_CFLAGS = -std=gnu11 $(WARNINGS) $(WERROR) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lm
+
+SRC_ALL  = $(sort $(wildcard src/*.c))
+SRC_MAIN = src/main.c $(filter src/cli_%.c,$(SRC_ALL))
+SRC_LIB  = $(filter-out $(SRC_MAIN),$(SRC_ALL))
+OBJ_LIB  = $(patsubst src/%.c,$(O)/src/%.o,$(SRC_LIB))
+OBJ_MAIN = $(patsubst src/%.c,$(O)/src/%.o,$(SRC_MAIN))
+
+UNIT_SRC  = $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  = $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+TOOL_SRC  = $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN  = $(patsubst tests/tools/%.c,$(O)/tests/tools/%,$(TOOL_SRC))
+
+ifeq ($(O),build)
+PROGRAM = runbook
+else
+PROGRAM = $(O)/runbook
+endif
+
+.PHONY: all deps check test build-tests asan demo install uninstall clean format bench bench-smoke fuzz
+.DEFAULT_GOAL := all
+
+all: $(PROGRAM)
+
+$(PROGRAM): $(OBJ_MAIN) $(O)/librunbook.a
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(OBJ_MAIN) $(O)/librunbook.a $(ALL_LDFLAGS) $(LIBS)
+
+$(O)/librunbook.a: $(OBJ_LIB)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $(OBJ_LIB)
+
+$(O)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/tests/%: tests/unit/%.c $(O)/librunbook.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Isrc -DTESTS_DIR='"$(CURDIR)/tests"' \
+		-o $@ $< $(O)/librunbook.a $(ALL_LDFLAGS) $(CMOCKA_LIBS) $(LIBS)
+
+$(O)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS) -lutil
+
+build-tests: $(PROGRAM) $(UNIT_BIN) $(TOOL_BIN)
+
+deps:
+	@scripts/install-deps
+
+# `check` re-enters make so that pkg-config runs after `deps` installed the
+# libraries on a fresh machine.
+check: deps
+	@$(MAKE) --no-print-directory build-tests
+	@RUNBOOK=$(CURDIR)/$(PROGRAM) BUILD_DIR=$(CURDIR)/$(O) tests/run
+
+test: build-tests
+	@RUNBOOK=$(CURDIR)/$(PROGRAM) BUILD_DIR=$(CURDIR)/$(O) tests/run
+
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+asan: deps
+	@$(MAKE) --no-print-directory O=build-asan CFLAGS="$(ASAN_FLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined" build-tests
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		RUNBOOK=$(CURDIR)/build-asan/runbook BUILD_DIR=$(CURDIR)/build-asan tests/run
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 runbook $(DESTDIR)$(BINDIR)/runbook
+	install -d $(DESTDIR)$(PREFIX)/share/runbook/templates
+	install -m 0644 templates/*.md $(DESTDIR)$(PREFIX)/share/runbook/templates/ 2>/dev/null || true
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/runbook
+	rm -rf $(DESTDIR)$(PREFIX)/share/runbook
+
+clean:
+	rm -rf build build-asan build-fuzz runbook
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c $(wildcard tests/tools/*.c)
+
+-include $(OBJ_LIB:.o=.d) $(OBJ_MAIN:.o=.d)

@@ -1,0 +1,27 @@
+/* cli.h - the subcommands and the program's exit codes.
+ *
+ * Only main.c and the cli_*.c files print to the terminal and choose exit
+ * codes; every other module returns errors to them.
+ */
+#ifndef RUNBOOK_CLI_H
+#define RUNBOOK_CLI_H
+
+#define RUNBOOK_VERSION "0.1.0"
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,        /* a step failed or deviated, lint errors, log does not verify */
+	EXIT_USAGE = 2,       /* bad command line */
+	EXIT_INVALID = 3,     /* the runbook cannot be read or parsed */
+	EXIT_ENV = 4,         /* database unreachable, missing tool, bad key */
+	EXIT_ABORTED = 5,     /* the operator quit */
+	EXIT_INTERRUPTED = 130, /* Ctrl-C; resumable */
+};
+
+int cli_show(int argc, char **argv);
+int cli_check(int argc, char **argv);
+
+/* cli_usage_error prints "runbook CMD: message" and a hint, returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

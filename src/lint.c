@@ -1,0 +1,218 @@
+/* lint.c - structure rules for runbooks. */
+#include "lint.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+static void add(struct runbook *rb, int line, int col, enum diag_severity sev, const char *rule,
+		const char *msg)
+{
+	diag_add(&rb->diags, rb->path, line, col, sev, rule, "%s", msg);
+}
+
+static bool step_has_runnable(const struct rb_step *st)
+{
+	for (size_t i = 0; i < st->ncommands; i++)
+		if (rb_block_runnable(st->commands[i].block))
+			return true;
+	return false;
+}
+
+static bool step_has_expectation(const struct rb_step *st)
+{
+	if (st->nverifications)
+		return true;
+	for (size_t i = 0; i < st->ncommands; i++)
+		if (st->commands[i].expected || st->commands[i].block->kind == BLOCK_CONSOLE ||
+		    rb_attr_has(st->commands[i].block, "exit"))
+			return true;
+	return false;
+}
+
+static void check_blocks(struct runbook *rb, const struct rb_step *st)
+{
+	const struct rb_command *lists[] = { st->commands, st->verifications, st->rollback };
+	size_t counts[] = { st->ncommands, st->nverifications, st->nrollback };
+
+	for (size_t l = 0; l < 3; l++) {
+		for (size_t i = 0; i < counts[l]; i++) {
+			const struct rb_block *b = lists[l][i].block;
+			if (b->kind == BLOCK_OTHER) {
+				diag_add(&rb->diags, rb->path, b->line, b->col, DIAG_WARNING, "block-not-run",
+					 "```%s block is shown but never run (runnable: bash, sh, console, sql)",
+					 b->lang);
+			} else if (rb_block_runnable(b)) {
+				const char *t = b->text;
+				while (*t == ' ' || *t == '\n' || *t == '\t')
+					t++;
+				if (!*t)
+					add(rb, b->line, b->col, DIAG_WARNING, "empty-block",
+					    "code block is empty");
+			}
+		}
+	}
+}
+
+static void check_steps(struct runbook *rb)
+{
+	if (!rb->nsteps) {
+		add(rb, rb->title_line ? rb->title_line : 1, 1, DIAG_ERROR, "no-steps",
+		    "no steps found: write them as '## Step 1: Title' headings");
+		return;
+	}
+	for (size_t i = 0; i < rb->nsteps; i++) {
+		const struct rb_step *st = &rb->steps[i];
+		if (!step_has_runnable(st))
+			diag_add(&rb->diags, rb->path, st->line, 1, DIAG_ERROR, "step-no-command",
+				 "step %d (%s) has no command block to run", st->number, st->title);
+		else if (!step_has_expectation(st))
+			diag_add(&rb->diags, rb->path, st->line, 1, DIAG_WARNING, "step-no-expectation",
+				 "step %d (%s) has neither expected output nor a verification", st->number,
+				 st->title);
+		for (size_t j = 0; j < i; j++) {
+			if (rb->steps[j].number == st->number) {
+				diag_add(&rb->diags, rb->path, st->line, 1, DIAG_ERROR, "step-number-duplicate",
+					 "step number %d already used at line %d", st->number,
+					 rb->steps[j].line);
+				break;
+			}
+		}
+		if (i > 0) {
+			int prev = rb->steps[i - 1].number;
+			if (st->number < prev)
+				diag_add(&rb->diags, rb->path, st->line, 1, DIAG_ERROR, "step-number-order",
+					 "step %d comes after step %d", st->number, prev);
+			else if (st->number > prev + 1)
+				diag_add(&rb->diags, rb->path, st->line, 1, DIAG_WARNING, "step-number-gap",
+					 "step %d follows step %d: step %d is missing", st->number, prev,
+					 prev + 1);
+		} else if (st->number != 1) {
+			diag_add(&rb->diags, rb->path, st->line, 1, DIAG_WARNING, "step-number-gap",
+				 "the first step is numbered %d, not 1", st->number);
+		}
+		for (size_t f = 0; f < st->nfailures; f++) {
+			const struct rb_failure_row *r = &st->failures[f];
+			if (!*r->solution)
+				add(rb, r->line, 1, DIAG_WARNING, "failure-row-no-solution",
+				    "failure row has an empty Solution");
+			if (!*r->error)
+				add(rb, r->line, 1, DIAG_WARNING, "failure-row-no-error",
+				    "failure row has an empty Error cell");
+		}
+		check_blocks(rb, st);
+	}
+}
+
+static void check_sections(struct runbook *rb)
+{
+	if (!rb->title_line)
+		add(rb, 1, 1, DIAG_WARNING, "no-title", "no title: start the runbook with '# Title'");
+	if (!rb->rollback.line)
+		add(rb, rb->title_line ? rb->title_line : 1, 1, DIAG_WARNING, "no-rollback",
+		    "no rollback section: add '## Rollback Procedure'");
+	else if (!rb->rollback.ncommands)
+		add(rb, rb->rollback.line, 1, DIAG_WARNING, "rollback-no-command",
+		    "rollback section has no command block");
+	if (rb->nfinal_rows && (!rb->final.line || !rb->final.ncommands))
+		add(rb, rb->final_rows_line, 1, DIAG_WARNING, "final-state-no-query",
+		    "expected final state has no verification query to check it against");
+	if (rb->setup.line)
+		check_blocks(rb, &rb->setup);
+	if (rb->final.line)
+		check_blocks(rb, &rb->final);
+	if (rb->rollback.line)
+		check_blocks(rb, &rb->rollback);
+}
+
+/* ---- switching rules off ---- */
+
+struct block_span {
+	int from, to;
+	const struct rb_block *block;
+};
+
+static int collect_block(const struct rb_step *st, const struct rb_command *cmd, bool v, void *data)
+{
+	struct { struct block_span *spans; size_t nr, alloc; } *acc = data;
+	(void)st;
+	(void)v;
+	const struct rb_block *bs[2] = { cmd->block, cmd->expected };
+	for (int i = 0; i < 2; i++) {
+		if (!bs[i])
+			continue;
+		ALLOC_GROW(acc->spans, acc->nr + 1, acc->alloc);
+		acc->spans[acc->nr].from = bs[i]->line;
+		acc->spans[acc->nr].to = bs[i]->end_line;
+		acc->spans[acc->nr].block = bs[i];
+		acc->nr++;
+	}
+	return 0;
+}
+
+static bool block_disables(const struct rb_block *b, const char *rule)
+{
+	for (size_t i = 0; i < b->nattrs; i++)
+		if (!strcmp(b->attrs[i].key, "check") && !strncmp(b->attrs[i].value, "off:", 4)) {
+			/* check=off:rule-a,rule-b */
+			const char *s = b->attrs[i].value + 4;
+			size_t n = strlen(rule);
+			while (*s) {
+				const char *e = strchr(s, ',');
+				size_t len = e ? (size_t)(e - s) : strlen(s);
+				if ((len == n && !strncmp(s, rule, n)) || (len == 3 && !strncmp(s, "all", 3)))
+					return true;
+				s += len + (e ? 1 : 0);
+			}
+		}
+	return false;
+}
+
+static bool pragma_disables(const struct runbook *rb, const char *rule, int line)
+{
+	/* pragmas are stored in file order; the last one at or before the
+	 * line decides (off ... on pairs are written as "off"/"on" keys) */
+	bool off = false;
+	for (size_t i = 0; i < rb->npragmas; i++) {
+		const struct rb_attr *a = &rb->pragmas[i];
+		if (a->col > line)
+			break;
+		if (!strcmp(a->key, rule) || !strcmp(a->key, "all"))
+			off = strcmp(a->value, "on") != 0;
+	}
+	return off;
+}
+
+static void apply_switches(struct runbook *rb)
+{
+	struct { struct block_span *spans; size_t nr, alloc; } acc = { NULL, 0, 0 };
+	size_t keep = 0;
+
+	rb_for_each_command(rb, collect_block, &acc);
+	for (size_t i = 0; i < rb->diags.nr; i++) {
+		struct diag *d = &rb->diags.items[i];
+		bool off = pragma_disables(rb, d->rule, d->line);
+		for (size_t s = 0; s < acc.nr && !off; s++)
+			if (d->line >= acc.spans[s].from && d->line <= acc.spans[s].to &&
+			    block_disables(acc.spans[s].block, d->rule))
+				off = true;
+		if (off) {
+			free(d->file);
+			free(d->rule);
+			free(d->message);
+			continue;
+		}
+		rb->diags.items[keep++] = *d;
+	}
+	rb->diags.nr = keep;
+	free(acc.spans);
+}
+
+void lint_runbook(struct runbook *rb)
+{
+	check_sections(rb);
+	check_steps(rb);
+	apply_switches(rb);
+	diag_sort(&rb->diags);
+}

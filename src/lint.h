@@ -1,0 +1,17 @@
+/* lint.h - structure rules for runbooks.
+ *
+ * lint_runbook() adds its findings to rb->diags (which already holds what the
+ * parser found), then drops the findings an author switched off, with
+ * `check=off:RULE` in a fence's info string (for that block) or
+ * `<!-- runbook: off RULE -->` in the file (from that line on, until
+ * `<!-- runbook: on RULE -->`).  Rule ids and their meaning are listed in
+ * docs/lint-rules.md.
+ */
+#ifndef RUNBOOK_LINT_H
+#define RUNBOOK_LINT_H
+
+#include "runbook.h"
+
+void lint_runbook(struct runbook *rb);
+
+#endif

@@ -1,0 +1,115 @@
+/* runbook.c - helpers over the parsed runbook model. */
+#include "runbook.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void runbook_free(struct runbook *rb)
+{
+	if (!rb)
+		return;
+	diag_list_release(&rb->diags);
+	struct arena arena = rb->arena; /* rb itself lives in its arena */
+	arena_release(&arena);
+}
+
+const char *rb_attr_get(const struct rb_block *block, const char *key)
+{
+	for (size_t i = 0; i < block->nattrs; i++)
+		if (!strcmp(block->attrs[i].key, key))
+			return block->attrs[i].value;
+	return NULL;
+}
+
+bool rb_attr_has(const struct rb_block *block, const char *key)
+{
+	return rb_attr_get(block, key) != NULL;
+}
+
+/* The attributes authors may write after the language of a fence.  Keep in
+ * step with docs/runbook-format.md. */
+static const char *const known_attrs[] = {
+	"timeout",           /* seconds before the block is killed */
+	"interactive",       /* stdin from the terminal */
+	"allow-fail",        /* run every command even when one fails */
+	"exit",              /* expected exit status */
+	"match",             /* how expected output is compared */
+	"stream",            /* stdout, stderr or both */
+	"check",             /* check=off:rule-id */
+	"lock_timeout",      /* SQL blocks */
+	"lock-timeout",
+	"statement_timeout",
+	"statement-timeout",
+	"retries",           /* lock-timeout retries for SQL blocks */
+	"id",                /* a name to refer to the block */
+	"rollback",          /* marks a block as this step's rollback */
+	"skip",              /* shown but never run */
+	NULL,
+};
+
+bool rb_attr_known(const char *key)
+{
+	for (size_t i = 0; known_attrs[i]; i++)
+		if (!strcmp(known_attrs[i], key))
+			return true;
+	return false;
+}
+
+const char *rb_block_kind_name(enum block_kind kind)
+{
+	switch (kind) {
+	case BLOCK_SHELL: return "shell";
+	case BLOCK_CONSOLE: return "console";
+	case BLOCK_SQL: return "sql";
+	case BLOCK_OUTPUT: return "output";
+	case BLOCK_OTHER: return "other";
+	}
+	return "other";
+}
+
+const char *rb_step_role_name(enum step_role role)
+{
+	switch (role) {
+	case STEP_SETUP: return "setup";
+	case STEP_MAIN: return "step";
+	case STEP_FINAL: return "final";
+	case STEP_ROLLBACK: return "rollback";
+	}
+	return "step";
+}
+
+bool rb_block_runnable(const struct rb_block *block)
+{
+	return block->kind == BLOCK_SHELL || block->kind == BLOCK_CONSOLE ||
+	       block->kind == BLOCK_SQL;
+}
+
+static int each_in_step(const struct rb_step *step, rb_block_fn fn, void *data)
+{
+	int r;
+	for (size_t i = 0; i < step->ncommands; i++)
+		if ((r = fn(step, &step->commands[i], false, data)))
+			return r;
+	for (size_t i = 0; i < step->nverifications; i++)
+		if ((r = fn(step, &step->verifications[i], true, data)))
+			return r;
+	for (size_t i = 0; i < step->nrollback; i++)
+		if ((r = fn(step, &step->rollback[i], false, data)))
+			return r;
+	return 0;
+}
+
+int rb_for_each_command(const struct runbook *rb, rb_block_fn fn, void *data)
+{
+	int r;
+	if (rb->setup.line && (r = each_in_step(&rb->setup, fn, data)))
+		return r;
+	for (size_t i = 0; i < rb->nsteps; i++)
+		if ((r = each_in_step(&rb->steps[i], fn, data)))
+			return r;
+	if (rb->final.line && (r = each_in_step(&rb->final, fn, data)))
+		return r;
+	if (rb->rollback.line && (r = each_in_step(&rb->rollback, fn, data)))
+		return r;
+	return 0;
+}
