@@ -69,7 +69,7 @@ int cli_check(int argc, char **argv)
 		strbuf_release(&out);
 	} else {
 		diag_print(&all, stdout);
-		if (!quiet)
+		if (!quiet && (size_t)(argc - optind) > invalid)
 			fprintf(stderr, "%d file%s checked: %zu error%s, %zu warning%s%s\n",
 				argc - optind, argc - optind == 1 ? "" : "s", errors,
 				errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s",

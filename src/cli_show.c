@@ -59,7 +59,7 @@ static void put_commands(struct show *s, const char *label, const struct rb_comm
 		     b->nattrs ? " " : "", b->nattrs ? b->info + strlen(b->lang) + (*b->lang ? 1 : 0) : "",
 		     "", term_c(TC_RESET), b->comment ? b->text_line : b->line);
 		if (b->comment)
-			putf(s, "      %s# %s%s\n", term_c(TC_DIM), b->comment, term_c(TC_RESET));
+			putf(s, "      %s%s %s%s\n", term_c(TC_DIM), b->kind == BLOCK_SQL ? "--" : "#", b->comment, term_c(TC_RESET));
 		if (!rb_block_runnable(b))
 			putf(s, "      %s(not run: %s)%s\n", term_c(TC_YELLOW), b->lang, term_c(TC_RESET));
 		put_code(s, b->text, "      ");

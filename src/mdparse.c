@@ -1,4 +1,5 @@
 /* mdparse.c - Markdown runbook -> struct runbook, with cmark-gfm. */
+#define _GNU_SOURCE
 #include "mdparse.h"
 
 #include <cmark-gfm-core-extensions.h>
@@ -604,7 +605,7 @@ static void check_attrs(struct parser *p, struct rb_block *b)
 	for (size_t i = 0; i < b->nattrs; i++) {
 		const struct rb_attr *a = &b->attrs[i];
 		if (!rb_attr_known(a->key)) {
-			diag_add(&p->rb->diags, file, b->line, a->col, DIAG_WARNING, "unknown-attribute",
+			diag_add(&p->rb->diags, file, b->line, a->col, DIAG_ERROR, "unknown-attribute",
 				 "unknown fence attribute '%s'", a->key);
 			continue;
 		}
@@ -788,8 +789,8 @@ static void split_commands(struct parser *p, struct rb_block *b, struct rb_comma
 			strbuf_add(&body, s, len);
 			strbuf_addch(&body, '\n');
 			/* a here-document starts with << WORD, <<'WORD', <<-"WORD" */
-			const char *h = strstr(t, "<<");
-			if (h && b->kind == BLOCK_SHELL && h[2] != '<') {
+			const char *h = memmem(t, (size_t)(s + len - t), "<<", 2);
+			if (h && b->kind == BLOCK_SHELL && h + 2 < s + len && h[2] != '<') {
 				h += 2;
 				if (*h == '-')
 					h++;
@@ -797,7 +798,7 @@ static void split_commands(struct parser *p, struct rb_block *b, struct rb_comma
 					h++;
 				char q = (*h == '\'' || *h == '"') ? *h++ : 0;
 				const char *w = h;
-				while (*h && (isalnum((unsigned char)*h) || *h == '_'))
+				while (h < s + len && (isalnum((unsigned char)*h) || *h == '_'))
 					h++;
 				if (h > w && (!q || *h == q))
 					strbuf_add(&heredoc, w, (size_t)(h - w));
@@ -820,6 +821,9 @@ static void split_commands(struct parser *p, struct rb_block *b, struct rb_comma
 	strbuf_release(&heredoc);
 }
 
+static void begin_container(struct parser *p, struct rb_step *st, enum step_role role,
+			    enum section sec, const char *name, const char *heading, int line, int level);
+
 static struct rb_command *last_runnable(struct parser *p)
 {
 	struct rb_step *st = cur_step(p);
@@ -840,8 +844,14 @@ static struct rb_command *last_runnable(struct parser *p)
 
 static void orphan_expected(struct parser *p, struct rb_block *b, const char *why)
 {
-	diag_add(&p->rb->diags, p->rb->path, b->line, b->col, DIAG_WARNING, "orphan-expected",
+	diag_add(&p->rb->diags, p->rb->path, b->line, b->col, DIAG_ERROR, "orphan-expected",
 		 "expected-output block %s", why);
+}
+
+static void extra_expected(struct parser *p, struct rb_block *b)
+{
+	diag_add(&p->rb->diags, p->rb->path, b->line, b->col, DIAG_WARNING, "extra-expected",
+		 "expected-output block follows a command that already has its expected output");
 }
 
 static void add_expected(struct parser *p, struct rb_block *b, bool by_section)
@@ -870,7 +880,7 @@ static void add_expected(struct parser *p, struct rb_block *b, bool by_section)
 		return;
 	}
 	if (target->expected) {
-		orphan_expected(p, b, "follows a command that already has its expected output");
+		extra_expected(p, b);
 		return;
 	}
 	target->expected = b;
@@ -901,6 +911,11 @@ static void add_runnable(struct parser *p, struct rb_block *b, enum last_list wh
 
 static void handle_code(struct parser *p, cmark_node *node)
 {
+	if (p->sec == SEC_PREREQ) {
+		/* commands right under the prerequisites set up the environment */
+		begin_container(p, &p->rb->setup, STEP_SETUP, SEC_SETUP, "Environment Setup",
+				"Prerequisites", cmark_node_get_start_line(node), p->sec_level);
+	}
 	struct rb_step *st = cur_step(p);
 	bool in_expected = p->expect_next || p->sub == SUB_EXPECTED;
 	struct rb_block *b = new_block(p, node, in_expected || !st);
@@ -913,8 +928,7 @@ static void handle_code(struct parser *p, cmark_node *node)
 		p->last_was_runnable = false;
 		return;
 	}
-	if (p->sub == SUB_WHY || p->sub == SUB_FAILURES || p->sub == SUB_FINAL_STATE ||
-	    p->sub == SUB_OTHER) {
+	if (p->sub == SUB_WHY || p->sub == SUB_FAILURES || p->sub == SUB_FINAL_STATE) {
 		if (!in_expected && b->kind != BLOCK_OUTPUT) {
 			/* illustrations inside explanations are not run */
 			p->last_was_runnable = false;
