@@ -14,6 +14,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "show", cli_show, "show FILE [--json]               the plan a runbook describes" },
+	{ "run", cli_run, "run FILE [--yes] [--dry-run] ...     execute (interactive on a terminal)" },
 	{ "check", cli_check, "check FILE... [--json]           lint: FILE:LINE:COL: error|warning: msg [rule]" },
 };
 

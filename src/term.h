@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "strbuf.h"
+
 enum term_colour {
 	TC_RESET,
 	TC_BOLD,
@@ -29,5 +31,19 @@ bool term_is_tty(void);
 const char *term_c(enum term_colour c);
 /* term_width returns the terminal's columns, or 80. */
 int term_width(void);
+
+/* Prompts read from stdin, which must be a terminal (term_can_prompt).
+ * A SIGINT (or SIGTERM, SIGHUP) while waiting ends the read with
+ * TERM_INTERRUPTED; the signal stays counted in proc_sigint_count(). */
+#define TERM_EOF (-1)
+#define TERM_INTERRUPTED (-2)
+bool term_can_prompt(void);
+/* term_read_key waits for one key among `keys` ('\n' stands for Enter)
+ * and returns it (lower case), TERM_EOF or TERM_INTERRUPTED.  Other keys
+ * ring the bell. */
+int term_read_key(const char *keys);
+/* term_read_line reads one line (without its newline) into out; returns 0,
+ * TERM_EOF or TERM_INTERRUPTED. */
+int term_read_line(struct strbuf *out);
 
 #endif

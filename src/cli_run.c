@@ -1,0 +1,996 @@
+/* cli_run.c - `runbook run`: walk the operator through a runbook. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_run.h"
+#include "lint.h"
+#include "mdparse.h"
+#include "proc.h"
+#include "redact.h"
+#include "shell.h"
+#include "term.h"
+#include "xalloc.h"
+
+extern char **environ;
+
+static const char *const spinner_frames[] = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" };
+
+/* ---------- small helpers ---------- */
+
+const char *verdict_name(enum verdict v)
+{
+	switch (v) {
+	case V_PENDING: return "not reached";
+	case V_PASSED: return "passed";
+	case V_FAILED: return "failed";
+	case V_TIMED_OUT: return "timed out";
+	case V_INTERRUPTED: return "interrupted";
+	case V_DEVIATED: return "deviated";
+	case V_ACCEPTED: return "accepted";
+	case V_SKIPPED: return "skipped";
+	case V_NOT_RUN: return "not run";
+	}
+	return "?";
+}
+
+static enum term_colour verdict_colour(enum verdict v)
+{
+	switch (v) {
+	case V_PASSED: return TC_GREEN;
+	case V_ACCEPTED: return TC_YELLOW;
+	case V_SKIPPED: case V_NOT_RUN: case V_PENDING: return TC_DIM;
+	case V_DEVIATED: return TC_YELLOW;
+	default: return TC_RED;
+	}
+}
+
+bool verdict_ok(enum verdict v)
+{
+	return v == V_PASSED || v == V_ACCEPTED || v == V_SKIPPED || v == V_NOT_RUN;
+}
+
+void format_duration(int64_t ms, char *buf, size_t len)
+{
+	if (ms < 1000)
+		snprintf(buf, len, "%lld ms", (long long)ms);
+	else if (ms < 60000)
+		snprintf(buf, len, "%.1f s", ms / 1000.0);
+	else
+		snprintf(buf, len, "%lldm%02llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
+}
+
+/* out writes text to stdout through the redactor. */
+void run_out(struct run *r, const char *fmt, ...)
+{
+	struct strbuf raw = STRBUF_INIT, masked = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&raw, fmt, ap);
+	va_end(ap);
+	redact(&r->red, raw.buf, raw.len, &masked);
+	fwrite(masked.buf, 1, masked.len, stdout);
+	fflush(stdout);
+	strbuf_release(&raw);
+	strbuf_release(&masked);
+}
+
+static void clear_spinner(struct run *r)
+{
+	if (r->spinner_shown) {
+		fputs("\r\033[K", stdout);
+		r->spinner_shown = false;
+	}
+}
+
+/* ---------- live output ---------- */
+
+static void flush_line(struct run *r, enum io_stream which, bool partial)
+{
+	struct strbuf *pend = &r->pending[which];
+	if (!pend->len && partial)
+		return;
+	struct strbuf masked = STRBUF_INIT;
+	redact(&r->red, pend->buf, pend->len, &masked);
+	clear_spinner(r);
+	if (which == IO_STDERR)
+		fprintf(stdout, "  %s!%s %s%.*s%s%s", term_c(TC_RED), term_c(TC_RESET), term_c(TC_YELLOW),
+			(int)masked.len, masked.buf, term_c(TC_RESET), partial ? "" : "\n");
+	else
+		fprintf(stdout, "  %s│%s %.*s%s", term_c(TC_DIM), term_c(TC_RESET), (int)masked.len,
+			masked.buf, partial ? "" : "\n");
+	fflush(stdout);
+	strbuf_release(&masked);
+	strbuf_reset(pend);
+}
+
+static void echo_output(void *data, enum io_stream which, const char *buf, size_t len)
+{
+	struct run *r = data;
+	r->last_output_ms = proc_now_ms();
+	if (r->opts.quiet_output)
+		return;
+	while (len) {
+		const char *nl = memchr(buf, '\n', len);
+		size_t take = nl ? (size_t)(nl - buf) : len;
+		size_t room = 4096 - r->pending[which].len;
+		if (take > room)
+			take = room;
+		strbuf_add(&r->pending[which], buf, take);
+		buf += take;
+		len -= take;
+		if (len && *buf == '\n') {
+			flush_line(r, which, false);
+			buf++;
+			len--;
+		} else if (r->pending[which].len >= 4096) {
+			flush_line(r, which, true);
+			fputc('\n', stdout);
+		}
+	}
+}
+
+static void flush_pending(struct run *r)
+{
+	for (int w = IO_STDOUT; w <= IO_STDERR; w++)
+		if (r->pending[w].len)
+			flush_line(r, (enum io_stream)w, false);
+}
+
+static void tick(void *data)
+{
+	struct run *r = data;
+	int64_t now = proc_now_ms();
+	if (!r->tty_out || now - r->last_output_ms < 400)
+		return;
+	char d[32];
+	format_duration(now - r->block_start_ms, d, sizeof(d));
+	fprintf(stdout, "\r\033[K  %s%s running %s%s", term_c(TC_CYAN),
+		spinner_frames[r->spinner_frame++ % 10], d, term_c(TC_RESET));
+	fflush(stdout);
+	r->spinner_shown = true;
+}
+
+/* ---------- showing plans ---------- */
+
+static void show_text_block(struct run *r, const char *text, const char *indent)
+{
+	const char *p = text;
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		run_out(r, "%s%.*s\n", indent, (int)len, p);
+		p += len + (eol ? 1 : 0);
+	}
+}
+
+static const char *block_lang(const struct rb_block *b)
+{
+	return *b->lang ? b->lang : "shell";
+}
+
+/* ---------- console blocks ---------- */
+
+struct console_cmd {
+	char *cmd;
+	char *expected;
+	int line;
+};
+
+/* console_split turns "$ cmd\noutput\n$ cmd2\n" into commands and their
+ * expected output; "> " lines continue a command. */
+static size_t console_split(const struct rb_block *b, struct console_cmd **out)
+{
+	struct console_cmd *v = NULL;
+	size_t n = 0, alloc = 0;
+	const char *p = b->text;
+	int line = b->text_line;
+
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		if (len >= 2 && (p[0] == '$' || p[0] == '#') && p[1] == ' ') {
+			ALLOC_GROW(v, n + 1, alloc);
+			v[n].cmd = xmemdupz(p + 2, len - 2);
+			v[n].expected = xstrdup("");
+			v[n].line = line;
+			n++;
+		} else if (n && len >= 2 && p[0] == '>' && p[1] == ' ' && !*v[n - 1].expected) {
+			char *joined = xasprintf("%s\n%.*s", v[n - 1].cmd, (int)(len - 2), p + 2);
+			free(v[n - 1].cmd);
+			v[n - 1].cmd = joined;
+		} else if (n) {
+			char *joined = xasprintf("%s%.*s\n", v[n - 1].expected, (int)len, p);
+			free(v[n - 1].expected);
+			v[n - 1].expected = joined;
+		}
+		p += len + (eol ? 1 : 0);
+		line++;
+	}
+	*out = v;
+	return n;
+}
+
+static void console_free(struct console_cmd *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].cmd);
+		free(v[i].expected);
+	}
+	free(v);
+}
+
+/* ---------- running one block ---------- */
+
+static int64_t block_timeout_ms(struct run *r, const struct rb_block *b)
+{
+	const char *t = rb_attr_get(b, "timeout");
+	if (t && *t) {
+		char *end;
+		double s = strtod(t, &end);
+		if (!strcmp(end, "ms"))
+			return (int64_t)s;
+		if (s > 0)
+			return (int64_t)(s * 1000);
+	}
+	return r->opts.timeout_ms;
+}
+
+static int ensure_shell(struct run *r)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct shell_opts so = { 0 };
+
+	if (r->sh)
+		return 0;
+	so.work_dir = r->work_dir;
+	so.tty_fd = r->interactive ? STDIN_FILENO : -1;
+	so.env = (const char *const *)r->shell_env;
+	so.unset = (const char *const *)r->shell_unset;
+	so.kill_grace_ms = r->opts.kill_grace_ms;
+	r->sh = shell_start(&so, &err);
+	if (!r->sh) {
+		run_out(r, "%srunbook: %s%s\n", term_c(TC_RED), err.buf, term_c(TC_RESET));
+		strbuf_release(&err);
+		return -1;
+	}
+	for (size_t i = 0; i < r->opts.nvars; i++) {
+		if (shell_set_var(r->sh, r->opts.vars[i].name, r->opts.vars[i].value, &err) < 0) {
+			run_out(r, "runbook: --var %s: %s\n", r->opts.vars[i].name, err.buf);
+			strbuf_release(&err);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < r->ncaptured; i++)
+		shell_set_var(r->sh, r->captured[i].name, r->captured[i].value, &err);
+	strbuf_release(&err);
+	return 0;
+}
+
+static void exec_shell(struct run *r, const struct rb_block *b, const char *text, int line,
+		       struct block_outcome *o)
+{
+	struct shell_block sb = { 0 };
+	struct shell_result res;
+	struct strbuf err = STRBUF_INIT;
+	char name[PATH_MAX];
+
+	if (ensure_shell(r) < 0) {
+		o->verdict = V_FAILED;
+		o->env_error = true;
+		snprintf(o->reason, sizeof(o->reason), "the shell could not be started");
+		return;
+	}
+	const char *base = strrchr(r->rb->path, '/');
+	snprintf(name, sizeof(name), "%s:%d", base ? base + 1 : r->rb->path, line);
+	sb.text = text;
+	sb.name = name;
+	sb.allow_fail = rb_attr_has(b, "allow-fail");
+	sb.interactive = rb_attr_has(b, "interactive");
+	sb.timeout_ms = block_timeout_ms(r, b);
+	sb.echo = echo_output;
+	sb.tick = tick;
+	sb.data = r;
+	r->block_start_ms = proc_now_ms();
+	r->last_output_ms = r->block_start_ms;
+	if (shell_run(r->sh, &sb, &res, &err) < 0) {
+		flush_pending(r);
+		clear_spinner(r);
+		o->verdict = V_FAILED;
+		o->env_error = true;
+		snprintf(o->reason, sizeof(o->reason), "%s", err.buf);
+		strbuf_release(&err);
+		return;
+	}
+	flush_pending(r);
+	clear_spinner(r);
+	o->exit_code = res.exit_code;
+	o->duration_ms = res.duration_ms;
+	o->start_wall_ms = res.start_wall_ms;
+	o->shell_died = res.shell_died;
+	o->state_lost = res.state_lost;
+	o->out = res.out;
+	o->err = res.err;
+	o->have_capture = true;
+	const char *want_exit = rb_attr_get(b, "exit");
+	int expected_exit = want_exit ? atoi(want_exit) : 0;
+	if (res.interrupted) {
+		o->verdict = V_INTERRUPTED;
+		snprintf(o->reason, sizeof(o->reason), "interrupted");
+	} else if (res.timed_out) {
+		o->verdict = V_TIMED_OUT;
+		snprintf(o->reason, sizeof(o->reason), "timed out after %lld s",
+			 (long long)(sb.timeout_ms / 1000));
+	} else if (res.exit_code != expected_exit) {
+		o->verdict = V_FAILED;
+		if (res.exit_code > 128 && res.shell_died)
+			snprintf(o->reason, sizeof(o->reason), "killed by signal %d", res.exit_code - 128);
+		else if (want_exit)
+			snprintf(o->reason, sizeof(o->reason), "exit %d, expected exit %d", res.exit_code,
+				 expected_exit);
+		else
+			snprintf(o->reason, sizeof(o->reason), "exit %d", res.exit_code);
+	} else {
+		o->verdict = V_PASSED;
+	}
+	if (res.shell_died && o->verdict != V_INTERRUPTED && o->verdict != V_TIMED_OUT) {
+		size_t l = strlen(o->reason);
+		snprintf(o->reason + l, sizeof(o->reason) - l, "%s; the block ended its shell%s",
+			 l ? "" : "failed", res.state_lost ? " and its state was lost" : ", state restored");
+		if (o->verdict == V_PASSED)
+			o->verdict = V_FAILED;
+	}
+	strbuf_release(&err);
+}
+
+void block_outcome_release(struct block_outcome *o)
+{
+	if (o->have_capture) {
+		capture_release(&o->out);
+		capture_release(&o->err);
+	}
+	memset(o, 0, sizeof(*o));
+}
+
+/* execute runs the text of a block (or of one console command) and judges
+ * it against its expected output. */
+static void execute(struct run *r, const struct rb_block *b, const char *text, int line,
+		    const char *expected_text, const struct rb_block *expected, struct block_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->exit_code = -1;
+	if (b->kind == BLOCK_SQL) {
+		run_sql_block(r, b, o);
+	} else {
+		exec_shell(r, b, text, line, o);
+	}
+	if (o->verdict == V_PASSED)
+		judge_output(r, b, expected_text, expected, o);
+}
+
+/* ---------- prompts ---------- */
+
+/* ask_reason reads a non-empty reason; NULL when the operator interrupted. */
+static char *ask_reason(struct run *r, const char *what)
+{
+	struct strbuf line = STRBUF_INIT;
+	for (;;) {
+		run_out(r, "  %s (required): ", what);
+		int rc = term_read_line(&line);
+		if (rc == TERM_INTERRUPTED || rc == TERM_EOF) {
+			run_out(r, "\n");
+			strbuf_release(&line);
+			return NULL;
+		}
+		strbuf_trim(&line);
+		if (line.len)
+			return strbuf_detach(&line, NULL);
+	}
+}
+
+enum ask { ASK_RUN, ASK_SKIP, ASK_QUIT, ASK_INTERRUPT };
+
+static enum ask ask_before(struct run *r, char **reason)
+{
+	run_out(r, "  %s[Enter] run · s skip · q quit%s ", term_c(TC_BOLD), term_c(TC_RESET));
+	int k = term_read_key("\nsq");
+	run_out(r, "\n");
+	switch (k) {
+	case '\n':
+		return ASK_RUN;
+	case 's':
+		*reason = ask_reason(r, "reason for skipping");
+		return *reason ? ASK_SKIP : ASK_INTERRUPT;
+	case TERM_INTERRUPTED:
+		return ASK_INTERRUPT;
+	default:
+		return ASK_QUIT;
+	}
+}
+
+static enum verdict worse(enum verdict a, enum verdict b)
+{
+	return b > a ? b : a;
+}
+
+static void show_verdict(struct run *r, const struct block_outcome *o)
+{
+	char d[32];
+	format_duration(o->duration_ms, d, sizeof(d));
+	const char *mark = o->verdict == V_PASSED ? "✓" : o->verdict == V_SKIPPED ? "-" : "✗";
+	run_out(r, "  %s%s %s%s%s%s  %s(%s)%s\n", term_c(verdict_colour(o->verdict)), mark,
+		verdict_name(o->verdict), *o->reason ? ": " : "", o->reason, term_c(TC_RESET),
+		term_c(TC_DIM), d, term_c(TC_RESET));
+	if (o->state_lost)
+		run_out(r, "  %sthe shell was killed without a snapshot: variables set since the last one are gone%s\n",
+			term_c(TC_YELLOW), term_c(TC_RESET));
+}
+
+/* ---------- steps ---------- */
+
+static void show_command(struct run *r, const struct rb_step *st, const struct rb_block *b,
+			 const char *label, size_t i, size_t n, const char *text, int line)
+{
+	(void)st;
+	run_out(r, "\n  %s%s %zu/%zu%s %s· %s · %s:%d%s\n", term_c(TC_BOLD), label, i + 1, n,
+		term_c(TC_RESET), term_c(TC_DIM), block_lang(b), r->rb->path, line, term_c(TC_RESET));
+	if (b->comment)
+		run_out(r, "  %s# %s%s\n", term_c(TC_DIM), b->comment, term_c(TC_RESET));
+	struct strbuf ind = STRBUF_INIT;
+	strbuf_addf(&ind, "  %s$%s ", term_c(TC_CYAN), term_c(TC_RESET));
+	show_text_block(r, text, ind.buf);
+	strbuf_release(&ind);
+}
+
+/* run_one runs a block with the prompts around it and says what follows. */
+static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_command *cmd,
+			 const char *label, size_t i, size_t n, bool ask)
+{
+	const struct rb_block *b = cmd->block;
+	struct console_cmd *cc = NULL;
+	size_t ncc = 0;
+	enum flow flow = FLOW_CONTINUE;
+
+	if (!rb_block_runnable(b) || rb_attr_has(b, "skip")) {
+		run_out(r, "\n  %s%s %zu/%zu · %s · line %d: not run (%s)%s\n", term_c(TC_DIM), label,
+			i + 1, n, block_lang(b), b->line,
+			rb_attr_has(b, "skip") ? "marked skip" : "not a runnable language", term_c(TC_RESET));
+		return FLOW_CONTINUE;
+	}
+	if (b->kind == BLOCK_CONSOLE)
+		ncc = console_split(b, &cc);
+
+	size_t parts = b->kind == BLOCK_CONSOLE ? ncc : 1;
+	for (size_t k = 0; k < parts && flow == FLOW_CONTINUE; k++) {
+		const char *text = b->kind == BLOCK_CONSOLE ? cc[k].cmd : b->text;
+		int line = b->kind == BLOCK_CONSOLE ? cc[k].line : b->text_line;
+		const char *expected_text = b->kind == BLOCK_CONSOLE ? cc[k].expected
+					    : cmd->expected ? cmd->expected->text : NULL;
+		const struct rb_block *expected = b->kind == BLOCK_CONSOLE ? NULL : cmd->expected;
+		enum verdict final = V_PASSED;
+
+		show_command(r, NULL, b, label, i, n, text, line);
+		if (ask && r->interactive) {
+			char *reason = NULL;
+			enum ask a = ask_before(r, &reason);
+			if (a == ASK_SKIP) {
+				run_out(r, "  %s- skipped: %s%s\n", term_c(TC_DIM), reason, term_c(TC_RESET));
+				step_note_skip(r, ss, b, reason);
+				ss->verdict = worse(ss->verdict, V_SKIPPED);
+				free(reason);
+				continue;
+			}
+			if (a != ASK_RUN) {
+				flow = a == ASK_QUIT ? FLOW_QUIT : FLOW_INTERRUPT;
+				break;
+			}
+		}
+		for (;;) {
+			struct block_outcome o;
+			execute(r, b, text, line, expected_text, expected, &o);
+			show_verdict(r, &o);
+			step_note_outcome(r, ss, b, &o);
+			if (verdict_ok(o.verdict)) {
+				final = o.verdict;
+				block_outcome_release(&o);
+				break;
+			}
+			if (o.verdict == V_INTERRUPTED || proc_sigint_count() > 0) {
+				final = V_INTERRUPTED;
+				block_outcome_release(&o);
+				flow = FLOW_INTERRUPT;
+				break;
+			}
+			if (o.env_error)
+				r->env_failure = true;
+			enum flow next = on_failure(r, ss, b, &o, &final);
+			block_outcome_release(&o);
+			if (next == FLOW_RETRY) {
+				run_out(r, "  %sretrying%s\n", term_c(TC_DIM), term_c(TC_RESET));
+				continue;
+			}
+			flow = next;
+			break;
+		}
+		ss->verdict = worse(ss->verdict, final);
+	}
+	console_free(cc, ncc);
+	return flow;
+}
+
+static void step_header(struct run *r, const struct rb_step *st)
+{
+	if (st->role == STEP_MAIN)
+		run_out(r, "\n%sStep %d/%zu: %s%s\n", term_c(TC_BOLD), st->number, r->rb->nsteps,
+			st->title, term_c(TC_RESET));
+	else
+		run_out(r, "\n%s%s%s\n", term_c(TC_BOLD), st->title, term_c(TC_RESET));
+	if (*st->why)
+		run_out(r, "%s%s%s\n", term_c(TC_DIM), st->why, term_c(TC_RESET));
+}
+
+/* run_step runs a step's commands (with prompts) and its verifications. */
+static enum flow run_step(struct run *r, struct step_state *ss)
+{
+	const struct rb_step *st = ss->step;
+	enum flow flow = FLOW_CONTINUE;
+	int64_t t0 = proc_now_ms();
+
+	step_header(r, st);
+	ss->verdict = V_PASSED;
+	ss->ran = true;
+	step_begin(r, ss);
+	for (size_t i = 0; i < st->ncommands && flow == FLOW_CONTINUE; i++)
+		flow = run_one(r, ss, &st->commands[i], st->role == STEP_MAIN ? "command" : "block", i,
+			       st->ncommands, st->role == STEP_MAIN);
+	for (size_t i = 0; i < st->nverifications && flow == FLOW_CONTINUE; i++)
+		flow = run_one(r, ss, &st->verifications[i], "verification", i, st->nverifications, false);
+	if (flow == FLOW_END_STEP)
+		flow = FLOW_CONTINUE;
+	if (flow == FLOW_INTERRUPT)
+		ss->verdict = V_INTERRUPTED;
+	ss->duration_ms = proc_now_ms() - t0;
+	step_end(r, ss);
+	return flow;
+}
+
+/* ---------- the whole run ---------- */
+
+static void summary(struct run *r)
+{
+	size_t passed = 0, failed = 0, total = 0;
+	int64_t ms = proc_now_ms() - r->t0;
+	char d[32];
+
+	run_out(r, "\n%sSummary%s\n", term_c(TC_BOLD), term_c(TC_RESET));
+	for (size_t i = 0; i < r->nstates; i++) {
+		struct step_state *ss = &r->states[i];
+		char label[16];
+		if (ss->step->role == STEP_MAIN)
+			snprintf(label, sizeof(label), "%d", ss->step->number);
+		else
+			snprintf(label, sizeof(label), "%s", rb_step_role_name(ss->step->role));
+		format_duration(ss->duration_ms, d, sizeof(d));
+		run_out(r, "  %-8s %-40.40s %s%-12s%s %s\n", label, ss->step->title,
+			term_c(verdict_colour(ss->verdict)), verdict_name(ss->verdict), term_c(TC_RESET),
+			ss->ran ? d : "");
+		if (ss->step->role != STEP_MAIN)
+			continue;
+		total++;
+		if (ss->verdict == V_PASSED || ss->verdict == V_ACCEPTED)
+			passed++;
+		else if (ss->verdict != V_PENDING && !verdict_ok(ss->verdict))
+			failed++;
+	}
+	format_duration(ms, d, sizeof(d));
+	const char *result;
+	switch (r->exit_code) {
+	case EXIT_OK: result = "completed"; break;
+	case EXIT_ABORTED: result = "aborted by the operator"; break;
+	case EXIT_INTERRUPTED: result = "interrupted"; break;
+	case EXIT_ENV: result = "stopped: environment problem"; break;
+	default: result = "failed"; break;
+	}
+	run_out(r, "\n%sResult: %s%s — %zu of %zu steps passed, %zu failed (%s)%s\n",
+		term_c(r->exit_code == EXIT_OK ? TC_GREEN : TC_RED), term_c(TC_BOLD), result, passed, total,
+		failed, d, term_c(TC_RESET));
+}
+
+static void dry_run(struct run *r)
+{
+	size_t n = 0;
+	run_out(r, "%s (dry run: nothing is executed)\n", *r->rb->title ? r->rb->title : r->rb->path);
+	if (r->opts.nvars) {
+		run_out(r, "\nVariables set before the first block:\n");
+		for (size_t i = 0; i < r->opts.nvars; i++)
+			run_out(r, "  %s=%s\n", r->opts.vars[i].name, r->opts.vars[i].value);
+	}
+	for (size_t s = 0; s < r->nstates; s++) {
+		const struct rb_step *st = r->states[s].step;
+		if (!r->states[s].selected)
+			continue;
+		if (st->role == STEP_MAIN)
+			run_out(r, "\n# Step %d/%zu: %s\n", st->number, r->rb->nsteps, st->title);
+		else
+			run_out(r, "\n# %s\n", st->title);
+		const struct rb_command *lists[2] = { st->commands, st->verifications };
+		size_t counts[2] = { st->ncommands, st->nverifications };
+		for (int l = 0; l < 2; l++)
+			for (size_t i = 0; i < counts[l]; i++) {
+				const struct rb_block *b = lists[l][i].block;
+				if (!rb_block_runnable(b) || rb_attr_has(b, "skip"))
+					continue;
+				int64_t t = block_timeout_ms(r, b);
+				run_out(r, "## %zu. %s%s, %s:%d, timeout %llds%s%s\n", ++n,
+					l ? "verification, " : "", block_lang(b), r->rb->path, b->text_line,
+					(long long)(t / 1000), rb_attr_has(b, "allow-fail") ? ", allow-fail" : "",
+					rb_attr_has(b, "interactive") ? ", interactive" : "");
+				show_text_block(r, b->text, "");
+			}
+	}
+	run_out(r, "\n%zu blocks would run.\n", n);
+}
+
+static int parse_var(struct run_opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq)
+		return -1;
+	char *name = xmemdupz(arg, (size_t)(eq - arg));
+	if (!shell_valid_name(name)) {
+		free(name);
+		return -1;
+	}
+	ALLOC_GROW(o->vars, o->nvars + 1, o->vars_alloc);
+	o->vars[o->nvars].name = name;
+	o->vars[o->nvars].value = xstrdup(eq + 1);
+	o->nvars++;
+	return 0;
+}
+
+static void usage_run(void)
+{
+	printf("usage: runbook run FILE [options]\n"
+	       "  -y, --yes               run every block without asking; stop at the first failure\n"
+	       "      --keep-going        with --yes, go on after a failed step (the run still fails)\n"
+	       "  -n, --dry-run           print exactly what would run, in order, and stop\n"
+	       "      --from N            start at step N (setup still runs)\n"
+	       "      --only N            run only step N (and the setup)\n"
+	       "      --timeout SECONDS   default timeout per block (default %d)\n"
+	       "      --var NAME=VALUE    set a variable before the first block (repeatable)\n"
+	       "      --no-color          no colours (also NO_COLOR=1)\n"
+	       "      --quiet-output      do not echo command output (it is still captured)\n",
+	       RUN_DEFAULT_TIMEOUT_S);
+}
+
+int run_init(struct run *r)
+{
+	char tmpl[PATH_MAX];
+	const char *tmp = getenv("TMPDIR");
+
+	r->t0 = proc_now_ms();
+	proc_signals_install();
+	proc_guard_start();
+	redactor_add_environ(&r->red, environ);
+	for (size_t i = 0; i < r->opts.nvars; i++)
+		if (redact_secret_name(r->opts.vars[i].name))
+			redactor_add_value(&r->red, r->opts.vars[i].value);
+	snprintf(tmpl, sizeof(tmpl), "%s/runbook-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(tmpl)) {
+		fprintf(stderr, "runbook: cannot create a work directory in %s: %s\n",
+			tmp && *tmp ? tmp : "/tmp", strerror(errno));
+		return -1;
+	}
+	r->work_dir = xstrdup(tmpl);
+	for (int w = 0; w < 3; w++)
+		strbuf_init(&r->pending[w], 0);
+	return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+	struct proc p = PROC_INIT;
+	const char *argv[] = { "rm", "-rf", "--", dir, NULL };
+	struct strbuf err = STRBUF_INIT;
+	p.argv = argv;
+	if (proc_run(&p, NULL, NULL, 10000, NULL, &err) < 0)
+		fprintf(stderr, "runbook: cannot remove %s: %s\n", dir, err.buf);
+	strbuf_release(&err);
+}
+
+void run_release(struct run *r)
+{
+	shell_free(r->sh);
+	r->sh = NULL;
+	run_backends_release(r);
+	if (r->work_dir) {
+		remove_tree(r->work_dir);
+		free(r->work_dir);
+	}
+	for (size_t i = 0; i < r->opts.nvars; i++) {
+		free(r->opts.vars[i].name);
+		free(r->opts.vars[i].value);
+	}
+	free(r->opts.vars);
+	for (size_t i = 0; i < r->ncaptured; i++) {
+		free(r->captured[i].name);
+		free(r->captured[i].value);
+	}
+	free(r->captured);
+	for (size_t i = 0; i < r->nstates; i++)
+		step_state_release(&r->states[i]);
+	free(r->states);
+	for (int w = 0; w < 3; w++)
+		strbuf_release(&r->pending[w]);
+	redactor_release(&r->red);
+	runbook_free(r->rb);
+}
+
+/* plan_states lists setup, steps and final verification with whether the
+ * options select them. */
+void plan_states(struct run *r)
+{
+	const struct runbook *rb = r->rb;
+	size_t n = rb->nsteps + 2;
+	r->states = xcalloc(n, sizeof(*r->states));
+	if (rb->setup.line) {
+		r->states[r->nstates].step = &rb->setup;
+		r->states[r->nstates++].selected = true;
+	}
+	for (size_t i = 0; i < rb->nsteps; i++) {
+		struct step_state *ss = &r->states[r->nstates++];
+		ss->step = &rb->steps[i];
+		ss->selected = r->opts.only ? rb->steps[i].number == r->opts.only
+			       : r->opts.from ? rb->steps[i].number >= r->opts.from : true;
+		ss->verdict = ss->selected ? V_PENDING : V_NOT_RUN;
+	}
+	if (rb->final.line) {
+		r->states[r->nstates].step = &rb->final;
+		r->states[r->nstates++].selected = !r->opts.only;
+		if (r->opts.only)
+			r->states[r->nstates - 1].verdict = V_NOT_RUN;
+	}
+}
+
+/* preflight shows the prerequisites and has the operator confirm them. */
+static enum flow preflight(struct run *r)
+{
+	const struct runbook *rb = r->rb;
+	if (!rb->nprereqs)
+		return FLOW_CONTINUE;
+	run_out(r, "\n%sPrerequisites%s\n", term_c(TC_BOLD), term_c(TC_RESET));
+	for (size_t i = 0; i < rb->nprereqs; i++) {
+		const struct rb_item *it = &rb->prereqs[i];
+		struct prereq_check pc;
+		check_prerequisite(r, it, &pc);
+		if (pc.status == PREREQ_OK) {
+			run_out(r, "  %s✓%s %s  %s%s%s\n", term_c(TC_GREEN), term_c(TC_RESET), it->text,
+				term_c(TC_DIM), pc.evidence, term_c(TC_RESET));
+			record_prereq(r, it, "checked", pc.evidence);
+			continue;
+		}
+		if (pc.status == PREREQ_FAILED) {
+			run_out(r, "  %s✗ %s%s  %s\n", term_c(TC_RED), it->text, term_c(TC_RESET), pc.evidence);
+			record_prereq(r, it, "failed", pc.evidence);
+			if (!r->interactive)
+				return FLOW_QUIT;
+			run_out(r, "  %sc continue anyway · q quit%s ", term_c(TC_BOLD), term_c(TC_RESET));
+			int k = term_read_key("cq");
+			run_out(r, "\n");
+			if (k != 'c')
+				return k == TERM_INTERRUPTED ? FLOW_INTERRUPT : FLOW_QUIT;
+			char *why = ask_reason(r, "reason for continuing");
+			if (!why)
+				return FLOW_INTERRUPT;
+			record_prereq(r, it, "overridden", why);
+			free(why);
+			continue;
+		}
+		if (!r->interactive) {
+			run_out(r, "  %s?%s %s  %s(confirmed by --yes)%s\n", term_c(TC_YELLOW), term_c(TC_RESET),
+				it->text, term_c(TC_DIM), term_c(TC_RESET));
+			record_prereq(r, it, "confirmed", "--yes");
+			continue;
+		}
+		run_out(r, "  %s?%s %s%s%s  %sy confirm · n not met%s ", term_c(TC_YELLOW), term_c(TC_RESET),
+			it->text, *pc.evidence ? " — " : "", pc.evidence, term_c(TC_BOLD), term_c(TC_RESET));
+		int k = term_read_key("yn");
+		run_out(r, "%s\n", k == 'y' ? "confirmed" : "");
+		if (k == 'y') {
+			record_prereq(r, it, "confirmed", "operator");
+			continue;
+		}
+		if (k == TERM_INTERRUPTED)
+			return FLOW_INTERRUPT;
+		run_out(r, "  %sprerequisite not met: stopping before anything runs%s\n", term_c(TC_RED),
+			term_c(TC_RESET));
+		record_prereq(r, it, "not met", "operator");
+		return FLOW_QUIT;
+	}
+	return FLOW_CONTINUE;
+}
+
+int run_steps(struct run *r)
+{
+	enum flow act = FLOW_CONTINUE;
+	bool failed = false;
+
+	act = preflight(r);
+	for (size_t i = 0; i < r->nstates && act == FLOW_CONTINUE; i++) {
+		struct step_state *ss = &r->states[i];
+		if (!ss->selected)
+			continue;
+		if (ss->step->role == STEP_FINAL && failed && !r->opts.keep_going)
+			break;
+		act = run_step(r, ss);
+		if (ss->step->role == STEP_FINAL && act == FLOW_CONTINUE)
+			check_final_state(r, ss);
+		if (!verdict_ok(ss->verdict))
+			failed = true;
+		if (act == FLOW_CONTINUE && !verdict_ok(ss->verdict)) {
+			if (ss->step->role == STEP_SETUP) {
+				run_out(r, "\n%sThe setup failed: no step can run without it.%s\n", term_c(TC_RED),
+					term_c(TC_RESET));
+				break;
+			}
+			if (!r->opts.keep_going)
+				break;
+		}
+		if (r->rollback_requested)
+			break;
+	}
+	if (act == FLOW_QUIT)
+		r->exit_code = EXIT_ABORTED;
+	else if (act == FLOW_INTERRUPT || proc_sigint_count() > 0)
+		r->exit_code = EXIT_INTERRUPTED;
+	else if (r->env_failure)
+		r->exit_code = EXIT_ENV;
+	else if (failed)
+		r->exit_code = EXIT_FAIL;
+	else
+		r->exit_code = EXIT_OK;
+	if (r->rollback_requested)
+		run_rollback_after(r);
+	return r->exit_code;
+}
+
+int cli_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "yes", no_argument, NULL, 'y' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "keep-going", no_argument, NULL, 'k' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "only", required_argument, NULL, 'O' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "var", required_argument, NULL, 'v' },
+		{ "no-color", no_argument, NULL, 'C' },
+		{ "quiet-output", no_argument, NULL, 'Q' },
+		{ "kill-grace", required_argument, NULL, 'G' },
+		RUN_BACKEND_OPTIONS
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct run r;
+	int c, code;
+
+	memset(&r, 0, sizeof(r));
+	r.opts.timeout_ms = (int64_t)RUN_DEFAULT_TIMEOUT_S * 1000;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+ynh", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'y': r.opts.yes = true; break;
+		case 'n': r.opts.dry_run = true; break;
+		case 'k': r.opts.keep_going = true; break;
+		case 'C': r.opts.no_color = true; break;
+		case 'Q': r.opts.quiet_output = true; break;
+		case 'F':
+		case 'O': {
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > INT_MAX)
+				return cli_usage_error("run", "--%s needs a step number", c == 'F' ? "from" : "only");
+			if (c == 'F')
+				r.opts.from = (int)n;
+			else
+				r.opts.only = (int)n;
+			break;
+		}
+		case 'T':
+		case 'G': {
+			double s = strtod(optarg, &end);
+			if (*end || s <= 0)
+				return cli_usage_error("run", "--%s needs a positive number of seconds",
+						       c == 'T' ? "timeout" : "kill-grace");
+			if (c == 'T')
+				r.opts.timeout_ms = (int64_t)(s * 1000);
+			else
+				r.opts.kill_grace_ms = (int64_t)(s * 1000);
+			break;
+		}
+		case 'v':
+			if (parse_var(&r.opts, optarg) < 0)
+				return cli_usage_error("run", "--var needs NAME=VALUE with a shell variable name, got '%s'",
+						       optarg);
+			break;
+		case 'h':
+			usage_run();
+			run_backend_usage();
+			return EXIT_OK;
+		default:
+			if (run_backend_option(&r, c, optarg) == 0)
+				break;
+			return cli_usage_error("run", "unknown option");
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error("run", "expected exactly one FILE");
+	if (r.opts.from && r.opts.only)
+		return cli_usage_error("run", "--from and --only cannot be combined");
+
+	term_init(r.opts.no_color);
+	r.tty_out = term_is_tty();
+	r.interactive = !r.opts.yes && !r.opts.dry_run;
+	if (r.interactive && !term_can_prompt()) {
+		fprintf(stderr, "runbook run: stdin is not a terminal, so nobody can answer the prompts.\n"
+				"Use --yes to run unattended, or --dry-run to see what would run.\n");
+		return EXIT_USAGE;
+	}
+
+	struct strbuf err = STRBUF_INIT;
+	r.rb = runbook_load(argv[optind], &err, NULL);
+	if (!r.rb) {
+		fprintf(stderr, "runbook: %s\n", err.buf);
+		strbuf_release(&err);
+		return EXIT_INVALID;
+	}
+	strbuf_release(&err);
+	lint_runbook(r.rb);
+	if (diag_count(&r.rb->diags, DIAG_ERROR) || prepare_expectations(&r) < 0) {
+		diag_print(&r.rb->diags, stderr);
+		fprintf(stderr, "runbook: %s has errors; fix them before running it (runbook check %s)\n",
+			r.rb->path, r.rb->path);
+		runbook_free(r.rb);
+		return EXIT_INVALID;
+	}
+	if (r.opts.only) {
+		bool found = false;
+		for (size_t i = 0; i < r.rb->nsteps; i++)
+			found |= r.rb->steps[i].number == r.opts.only;
+		if (!found) {
+			runbook_free(r.rb);
+			return cli_usage_error("run", "there is no step %d", r.opts.only);
+		}
+	}
+	if (run_init(&r) < 0) {
+		runbook_free(r.rb);
+		return EXIT_ENV;
+	}
+	plan_states(&r);
+	if (r.opts.dry_run) {
+		dry_run(&r);
+		run_release(&r);
+		return EXIT_OK;
+	}
+	run_out(&r, "%s%s%s  %s(%s, %zu steps%s)%s\n", term_c(TC_BOLD), *r.rb->title ? r.rb->title : r.rb->path,
+		term_c(TC_RESET), term_c(TC_DIM), r.rb->path, r.rb->nsteps,
+		r.interactive ? "" : ", unattended", term_c(TC_RESET));
+	if (run_backends_start(&r) < 0) {
+		r.exit_code = EXIT_ENV;
+		code = EXIT_ENV;
+	} else {
+		code = run_steps(&r);
+	}
+	summary(&r);
+	run_release(&r);
+	return code;
+}

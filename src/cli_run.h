@@ -1,0 +1,156 @@
+/* cli_run.h - the state of one `runbook run`, shared by the cli_run*.c files.
+ *
+ * cli_run.c owns the flow and the terminal (steps, prompts, live output,
+ * summary); cli_steps.c judges outcomes, runs SQL, handles failures,
+ * checks prerequisites and the final state.  Only these files print.
+ */
+#ifndef RUNBOOK_CLI_RUN_H
+#define RUNBOOK_CLI_RUN_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proc.h"
+#include "redact.h"
+#include "runbook.h"
+#include "strbuf.h"
+
+#define RUN_DEFAULT_TIMEOUT_S 3600
+
+enum verdict {
+	V_PENDING,
+	V_PASSED,
+	V_ACCEPTED,    /* failed or deviated, accepted by the operator with a reason */
+	V_SKIPPED,     /* skipped by the operator with a reason */
+	V_NOT_RUN,     /* not selected (--from, --only) */
+	V_DEVIATED,    /* ran, but the output is not what the runbook says */
+	V_FAILED,
+	V_TIMED_OUT,
+	V_INTERRUPTED,
+};
+
+const char *verdict_name(enum verdict v);
+/* verdict_ok: the run may go on after this verdict */
+bool verdict_ok(enum verdict v);
+void format_duration(int64_t ms, char *buf, size_t len);
+
+struct run_var {
+	char *name;
+	char *value;
+};
+
+struct run_opts {
+	bool yes, dry_run, keep_going, no_color, quiet_output;
+	int from, only;            /* step numbers; 0 when unset */
+	int64_t timeout_ms;        /* default per block */
+	int64_t kill_grace_ms;     /* 0: the shell's default */
+	struct run_var *vars;      /* --var, in order */
+	size_t nvars, vars_alloc;
+	bool accept_deviations;    /* --accept-deviations */
+	bool verbose;
+};
+
+/* What one execution of a block produced. */
+struct block_outcome {
+	enum verdict verdict;
+	char reason[512];          /* one line: "exit 1", "timed out after 5 s", a deviation's reason */
+	int exit_code;             /* -1 when it did not run */
+	int64_t start_wall_ms, duration_ms;
+	bool shell_died, state_lost, env_error;
+	bool have_capture;
+	struct capture out, err;
+	struct strbuf diff;        /* a deviation's diff */
+	char sqlstate[6];          /* SQL blocks: the error's SQLSTATE */
+};
+
+void block_outcome_release(struct block_outcome *o);
+
+struct step_state {
+	const struct rb_step *step;
+	bool selected;
+	bool ran;
+	enum verdict verdict;
+	int64_t duration_ms;
+	char *note;                /* skip or accept reason */
+};
+
+void step_state_release(struct step_state *ss);
+
+enum prereq_status { PREREQ_ASK, PREREQ_OK, PREREQ_FAILED };
+struct prereq_check {
+	enum prereq_status status;
+	char evidence[512];
+};
+
+struct run {
+	struct runbook *rb;
+	struct run_opts opts;
+	bool interactive;          /* prompts: stdin is a terminal and no --yes */
+	bool tty_out;
+	struct shell *sh;
+	char *work_dir;            /* private temp dir, removed at the end */
+	char **shell_env;          /* extra environment for the shell (sandbox), or NULL */
+	char **shell_unset;
+	struct step_state *states;
+	size_t nstates;
+	struct run_var *captured;  /* {{NAME:regex}} captures, in order */
+	size_t ncaptured, captured_alloc;
+	int exit_code;
+	bool env_failure;
+	bool rollback_requested;
+	int64_t t0;
+	struct redactor red;
+	/* live output */
+	struct strbuf pending[3];
+	int64_t last_output_ms, block_start_ms;
+	bool spinner_shown;
+	int spinner_frame;
+	/* back ends added by later modules */
+	void *backend;
+};
+
+/* cli_run.c */
+void run_out(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int run_init(struct run *r);
+void run_release(struct run *r);
+void plan_states(struct run *r);
+int run_steps(struct run *r);
+
+/* cli_steps.c */
+enum flow {
+	FLOW_CONTINUE, /* go on with the next block */
+	FLOW_RETRY,    /* run the same block again */
+	FLOW_END_STEP, /* leave the step with its failure */
+	FLOW_QUIT,     /* the operator aborted */
+	FLOW_INTERRUPT,
+};
+
+int prepare_expectations(struct run *r);
+void judge_output(struct run *r, const struct rb_block *b, const char *expected_text,
+		  const struct rb_block *expected, struct block_outcome *o);
+void run_sql_block(struct run *r, const struct rb_block *b, struct block_outcome *o);
+/* on_failure decides what follows a failed block; *final gets the block's
+ * final verdict when the answer is not a retry. */
+enum flow on_failure(struct run *r, struct step_state *ss, const struct rb_block *b,
+		     const struct block_outcome *o, enum verdict *final);
+void step_begin(struct run *r, struct step_state *ss);
+void step_end(struct run *r, struct step_state *ss);
+void step_note_outcome(struct run *r, struct step_state *ss, const struct rb_block *b,
+		       const struct block_outcome *o);
+void step_note_skip(struct run *r, struct step_state *ss, const struct rb_block *b, const char *reason);
+void check_prerequisite(struct run *r, const struct rb_item *it, struct prereq_check *pc);
+void record_prereq(struct run *r, const struct rb_item *it, const char *status, const char *evidence);
+void check_final_state(struct run *r, struct step_state *ss);
+void run_rollback_after(struct run *r);
+int run_backends_start(struct run *r);
+void run_backends_release(struct run *r);
+
+/* options the back ends add to `runbook run` */
+#define RUN_BACKEND_OPTIONS \
+	{ "accept-deviations", no_argument, NULL, 1001 }, \
+	{ "verbose", no_argument, NULL, 1002 },
+int run_backend_option(struct run *r, int c, const char *arg);
+void run_backend_usage(void);
+
+#endif
