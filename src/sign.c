@@ -383,7 +383,12 @@ static int read_small_file(const char *path, size_t max, struct strbuf *out, boo
 		strbuf_addf(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+	if (fstat(fd, &st) < 0) {
+		strbuf_addf(err, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
 		strbuf_addf(err, "%s: %s", path,
 			    !S_ISREG(st.st_mode) ? "not a regular file" : "too large");
 		close(fd);
@@ -924,6 +929,7 @@ static int agent_find(const char *sock_path, const struct strbuf *blob, bool *fo
 		if (id_blob_len == blob->len && !memcmp(id_blob, blob->buf, blob->len)) {
 			*found = true;
 			if (!memchr(id_comment, '\n', id_comment_len) &&
+			    !memchr(id_comment, '\r', id_comment_len) &&
 			    !memchr(id_comment, '\0', id_comment_len))
 				strbuf_add(comment, id_comment, id_comment_len);
 			break;
