@@ -1281,7 +1281,6 @@ static int sshsig_decode(const char *armored, size_t len, struct sshsig *s,
 	struct wire w;
 	uint32_t version;
 	long end;
-	int ret = -1;
 
 	memset(info, 0, sizeof(*info));
 	if (len == 0) {
@@ -1367,9 +1366,8 @@ static int sshsig_decode(const char *armored, size_t len, struct sshsig *s,
 	pubkey_text(&text, s->key.type, s->pub, s->pub_len);
 	if (text.len < sizeof(info->pubkey))
 		memcpy(info->pubkey, text.buf, text.len + 1);
-	ret = 0;
 	strbuf_release(&text);
-	return ret;
+	return 0;
 }
 
 int sshsig_parse(const char *armored, size_t len, struct sshsig_info *info, struct strbuf *err)
