@@ -137,6 +137,10 @@ static void echo_output(void *data, enum io_stream which, const char *buf, size_
 			fputc('\n', stdout);
 		}
 	}
+	/* a prompt without a newline must reach the operator now */
+	if (r->block_interactive)
+		for (int w = IO_STDOUT; w <= IO_STDERR; w++)
+			flush_line(r, (enum io_stream)w, true);
 }
 
 static void flush_pending(struct run *r)
@@ -150,7 +154,7 @@ static void tick(void *data)
 {
 	struct run *r = data;
 	int64_t now = proc_now_ms();
-	if (!r->tty_out || now - r->last_output_ms < 400)
+	if (!r->tty_out || r->block_interactive || now - r->last_output_ms < 400)
 		return;
 	char d[32];
 	format_duration(now - r->block_start_ms, d, sizeof(d));
@@ -296,6 +300,7 @@ static void exec_shell(struct run *r, const struct rb_block *b, const char *text
 	sb.name = name;
 	sb.allow_fail = rb_attr_has(b, "allow-fail");
 	sb.interactive = rb_attr_has(b, "interactive");
+	r->block_interactive = sb.interactive && r->interactive;
 	sb.timeout_ms = block_timeout_ms(r, b);
 	sb.echo = echo_output;
 	sb.tick = tick;
@@ -313,6 +318,7 @@ static void exec_shell(struct run *r, const struct rb_block *b, const char *text
 	}
 	flush_pending(r);
 	clear_spinner(r);
+	r->block_interactive = false;
 	o->exit_code = res.exit_code;
 	o->duration_ms = res.duration_ms;
 	o->start_wall_ms = res.start_wall_ms;

@@ -106,6 +106,7 @@ struct run {
 	int64_t last_output_ms, block_start_ms;
 	bool spinner_shown;
 	int spinner_frame;
+	bool block_interactive;    /* the running block reads the terminal */
 	/* back ends added by later modules */
 	void *backend;
 };

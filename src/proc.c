@@ -362,12 +362,7 @@ int proc_start(struct proc *p, struct strbuf *err)
 			child_fail(exec_pipe[1], 1);
 		if (p->die_with_parent)
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (dup2(p->in_fd >= 0 ? p->in_fd : devnull, 0) < 0)
-			child_fail(exec_pipe[1], 2);
-		if (p->capture) {
-			if (dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
-				child_fail(exec_pipe[1], 2);
-		}
+		/* extra fds first: a source may be 0, 1 or 2 */
 		for (int i = 0; i < p->nmap; i++) {
 			if (p->map_from[i] == p->map_to[i]) {
 				int fl = fcntl(p->map_from[i], F_GETFD);
@@ -376,6 +371,12 @@ int proc_start(struct proc *p, struct strbuf *err)
 			} else if (dup2(p->map_from[i], p->map_to[i]) < 0) {
 				child_fail(exec_pipe[1], 2);
 			}
+		}
+		if (dup2(p->in_fd >= 0 ? p->in_fd : devnull, 0) < 0)
+			child_fail(exec_pipe[1], 2);
+		if (p->capture) {
+			if (dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
+				child_fail(exec_pipe[1], 2);
 		}
 		if (p->dir && chdir(p->dir) < 0)
 			child_fail(exec_pipe[1], 3);

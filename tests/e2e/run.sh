@@ -237,4 +237,53 @@ SCRIPT
 is "$?" 130 "a second Ctrl-C kills a block that ignores the first"
 ok "! pgrep -f 'sleep 31' >/dev/null" "nothing of the stubborn block survives"
 
+# an interactive block reads the terminal; other blocks read /dev/null
+"$PTY" -t 20 -o "$TMP/pty9.log" -- "$RUNBOOK" run "$R/ask-name.md" <<SCRIPT >"$TMP/pty9.out" 2>&1
+expect \[Enter\] run
+send \r
+expect name\?
+send Ada\r
+expect hello Ada
+expect \[Enter\] run
+send \r
+expect Result
+SCRIPT
+is "$?" 0 "interactive runbook completes"
+like "$(tr -d '\r' <"$TMP/pty9.log")" '│ stdin is empty' "a plain block's stdin is /dev/null even on a terminal"
+
+# SIGKILL of runbook itself: its children die too (the watchdog)
+cat >"$TMP/orphan.md" <<'MD'
+# Orphans
+
+## Step 1: Long
+
+```bash
+sleep 1033 &
+sleep 1034
+```
+
+## Rollback Procedure
+
+```bash
+true
+```
+MD
+"$RUNBOOK" run --yes "$TMP/orphan.md" >/dev/null 2>&1 &
+rbpid=$!
+for i in $(seq 50); do pgrep -f 'sleep 1034' >/dev/null && break; sleep 0.1; done
+ok "pgrep -f 'sleep 1034' >/dev/null" "the block is running"
+kill -9 $rbpid
+wait $rbpid 2>/dev/null
+for i in $(seq 60); do pgrep -f 'sleep 103[34]' >/dev/null || break; sleep 0.1; done
+ok "! pgrep -f 'sleep 103[34]' >/dev/null" "after kill -9 of runbook, its block and the block's background job are gone"
+
+# SIGTERM of runbook stops the block and exits 130
+"$RUNBOOK" run --yes "$TMP/orphan.md" >"$TMP/term.out" 2>&1 &
+rbpid=$!
+for i in $(seq 50); do pgrep -f 'sleep 1034' >/dev/null && break; sleep 0.1; done
+kill -TERM $rbpid
+wait $rbpid
+is "$?" 130 "SIGTERM to runbook ends the run with 130"
+ok "! pgrep -f 'sleep 1034' >/dev/null" "and the block is gone"
+
 done_testing
