@@ -98,7 +98,7 @@ static void add_tool_output(struct strbuf *out, const struct capture *o, const s
 		add_tail(out, e->text.buf, e->text.len, TAIL_LINES);
 }
 
-static void add_file_tail(struct strbuf *out, const char *path)
+static void add_file_tail(struct strbuf *out, const char *label, const char *path)
 {
 	struct strbuf text = STRBUF_INIT;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -107,7 +107,7 @@ static void add_file_tail(struct strbuf *out, const char *path)
 		close(fd);
 	}
 	if (text.len) {
-		strbuf_addf(out, "\n%s, last lines:", path);
+		strbuf_addf(out, "\n%s, last lines:", label);
 		add_tail(out, text.buf, text.len, TAIL_LINES);
 	}
 	strbuf_release(&text);
@@ -474,7 +474,7 @@ out:
 	return ret;
 }
 
-static int write_config(const struct sandbox *sb, struct strbuf *err)
+static int write_config(const struct sandbox *sb, const char *const *settings, struct strbuf *err)
 {
 	struct strbuf conf = STRBUF_INIT;
 	char *path = xasprintf("%s/postgresql.conf", sb->data_dir);
@@ -493,6 +493,10 @@ static int write_config(const struct sandbox *sb, struct strbuf *err)
 			     "fsync = off\n"
 			     "synchronous_commit = off\n"
 			     "full_page_writes = off\n");
+	for (size_t i = 0; settings && settings[i]; i++) {
+		strbuf_addstr(&conf, settings[i]);
+		strbuf_addch(&conf, '\n');
+	}
 	int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		strbuf_addf(err, "sandbox: %s: %s", path, strerror(errno));
@@ -730,7 +734,7 @@ static int start_server(struct sandbox *sb, const struct sandbox_opts *opts, str
 		} else if (code > 0) {
 			strbuf_addf(err, "sandbox: the server did not start (pg_ctl exit %d):", code);
 			add_tool_output(err, &out, &errc);
-			add_file_tail(err, sb->log_path);
+			add_file_tail(err, "server log", sb->log_path);
 		}
 		capture_release(&out);
 		capture_release(&errc);
@@ -776,7 +780,7 @@ int sandbox_start(struct sandbox *sb, const struct sandbox_opts *opts, struct st
 	if (sandbox_find_bindir(opts->bindir, &sb->bindir, err) < 0 ||
 	    choose_user(sb, opts, err) < 0 || make_dir(sb, opts, err) < 0)
 		goto fail;
-	if (run_initdb(sb, err) < 0 || write_config(sb, err) < 0 || start_server(sb, opts, err) < 0)
+	if (run_initdb(sb, err) < 0 || write_config(sb, opts->settings, err) < 0 || start_server(sb, opts, err) < 0)
 		goto fail;
 	sb->postmaster_pid = read_postmaster_pid(sb);
 	port_set(0, sb->port);

@@ -49,6 +49,9 @@ struct sandbox_opts {
 	const char *base_dir; /* parent of the sandbox directory; NULL: $TMPDIR, else /tmp */
 	const char *bindir;   /* use the server binaries in this directory only; NULL: search */
 	const char *run_as;   /* as root: the OS user for the server; NULL: postgres, else nobody */
+	/* settings: extra postgresql.conf lines ("max_connections = 20"),
+	 * NULL-terminated, or NULL; written after the sandbox's own */
+	const char *const *settings;
 	/* log, when set, receives one line of progress at a time (no newline) */
 	void (*log)(void *data, const char *line);
 	void *log_data;
