@@ -84,10 +84,10 @@ struct sandbox {
 /* sandbox_start creates and starts the cluster described above.  Returns 0
  * with every field of sb filled, or -1 with a message in err, e.g.
  * "sandbox: initdb failed (exit 1): <its last lines>" or "sandbox: the server
- * did not start (pg_ctl exit 1): <the log's last lines>"; on failure nothing
- * is left running or on disk (unless opts->keep, which keeps the directory
- * for inspection and names it in the message).  sb must be SANDBOX_INIT or
- * released; call sandbox_release() either way. */
+ * did not start (pg_ctl exit 1): <pg_ctl's and the server log's last
+ * lines>"; on failure nothing is left running or on disk.  Takes 1-2 s.
+ * sb must be SANDBOX_INIT; call sandbox_release() afterwards either way.
+ * opts may be NULL for the defaults. */
 int sandbox_start(struct sandbox *sb, const struct sandbox_opts *opts, struct strbuf *err);
 
 /* sandbox_load_sql runs `psql -X -v ON_ERROR_STOP=1 -q -f path` against the
@@ -99,7 +99,9 @@ int sandbox_load_sql(struct sandbox *sb, const char *path, struct strbuf *err);
 /* sandbox_env returns the variables that point libpq clients at the
  * sandbox: "DATABASE_URL=...", "PGHOST=...", "PGPORT=...", "PGUSER=...",
  * "PGDATABASE=...", NULL-terminated.  Owned by sb, valid until
- * sandbox_release(); meant for struct proc's `env`. */
+ * sandbox_release(); meant for struct proc's `env`, or for setenv() when
+ * the program's own libpq code should see them.  NULL before a successful
+ * sandbox_start(). */
 const char *const *sandbox_env(const struct sandbox *sb);
 
 /* sandbox_unset_vars returns the libpq variables that could send a client
@@ -107,7 +109,10 @@ const char *const *sandbox_env(const struct sandbox *sb);
  * client's environment (struct proc's `unset`): PGPASSWORD, PGPASSFILE,
  * PGSERVICE, PGSERVICEFILE, PGSSLMODE, PGREQUIRESSL, PGGSSENCMODE,
  * PGHOSTADDR, PGOPTIONS, PGTARGETSESSIONATTRS, PGCONNECT_TIMEOUT.  A service
- * file beats the PG* variables, hence PGSERVICE.  Static, NULL-terminated. */
+ * file beats the PG* variables, hence PGSERVICE.  Static, NULL-terminated.
+ * Code that connects in-process with sb->conninfo must unsetenv() these
+ * itself: the URI fixes host, port, user and database, but libpq still
+ * reads the others from the environment. */
 const char *const *sandbox_unset_vars(void);
 
 /* sandbox_schema appends to out a stable description of the schema:

@@ -648,9 +648,10 @@ static void as_a_normal_user(void **state)
 			fprintf(stderr, "# drop privileges: %s\n", strerror(errno));
 			_exit(2);
 		}
-		/* setuid clears the dumpable flag, and LeakSanitizer (under
-		 * make asan) examines the process through ptrace at exit,
-		 * which a non-dumpable process refuses: set it back */
+		/* setuid clears the dumpable flag; LeakSanitizer (make asan)
+		 * inspects the process with ptrace at exit, which the kernel
+		 * may refuse for a non-dumpable process, so set it back and
+		 * keep leak detection on in this child too */
 		prctl(PR_SET_DUMPABLE, 1);
 		setenv("HOME", home, 1);
 		setenv("TMPDIR", home, 1);
@@ -663,6 +664,25 @@ static void as_a_normal_user(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(rmdir(home), 0);
+}
+
+/* The cleanup path after Ctrl-C: the program has routed SIGINT to proc's
+ * self-pipe and one is still pending when it stops the sandbox. */
+static void stop_works_after_interrupt(void **state)
+{
+	(void)state;
+	struct sandbox sb = SANDBOX_INIT;
+
+	start_or_fail(&sb, NULL);
+	char *dir = xstrdup(sb.dir);
+	pid_t pid = sb.postmaster_pid;
+	assert_true(proc_signals_install() >= 0);
+	raise(SIGINT);
+	stop_or_fail(&sb);
+	assert_false(exists(dir));
+	assert_true(wait_postmaster_gone(pid));
+	sandbox_release(&sb);
+	free(dir);
 }
 
 int main(void)
@@ -681,6 +701,8 @@ int main(void)
 		cmocka_unit_test(root_runs_server_as_postgres_or_nobody),
 		cmocka_unit_test(root_unreachable_tmpdir_is_explained),
 		cmocka_unit_test(as_a_normal_user),
+		/* last: it installs proc's signal handlers for good */
+		cmocka_unit_test(stop_works_after_interrupt),
 	};
 	return cmocka_run_group_tests_name("sandbox", tests, NULL, NULL);
 }
