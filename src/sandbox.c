@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <glob.h>
-#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,7 +25,8 @@
 #define PORT_SPAN 40000
 #define START_ATTEMPTS 3
 #define TAIL_LINES 20
-#define TOOL_CAPTURE_CAP ((size_t)1 << 20)
+#define TOOL_CAPTURE_CAP ((size_t)1 << 20)   /* a tool's chatter: only its tail is reported */
+#define SCHEMA_CAPTURE_CAP ((size_t)256 << 20) /* a schema dump is used whole */
 
 static const char *const unset_vars[] = {
 	"PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGSSLMODE", "PGREQUIRESSL",
@@ -289,7 +289,7 @@ static int random_port(void)
  * is set, with the sandbox's client environment when the cluster is up.
  * Returns the exit code, or -1 with a message in err when it did not run. */
 static int run_tool(struct sandbox *sb, const char *const *argv, bool as_server, int64_t timeout_ms,
-		    struct capture *out, struct capture *errc, struct strbuf *err)
+		    size_t out_cap, struct capture *out, struct capture *errc, struct strbuf *err)
 {
 	struct proc p = PROC_INIT;
 	const char *env[4] = { NULL };
@@ -298,7 +298,7 @@ static int run_tool(struct sandbox *sb, const char *const *argv, bool as_server,
 	bool timed_out = false;
 	int code;
 
-	capture_init(out, TOOL_CAPTURE_CAP, NULL);
+	capture_init(out, out_cap, NULL);
 	capture_init(errc, TOOL_CAPTURE_CAP, NULL);
 	p.argv = argv;
 	if (as_server) {
@@ -593,7 +593,7 @@ static int pg_ctl_stop(struct sandbox *sb, const char *mode, struct strbuf *why)
 	char *pg_ctl = xasprintf("%s/pg_ctl", sb->bindir);
 	const char *argv[] = { pg_ctl, "-D", sb->data_dir, "-m", mode, "-w", "-t", "30", "stop", NULL };
 	struct capture out, errc;
-	int code = run_tool(sb, argv, true, 40000, &out, &errc, why);
+	int code = run_tool(sb, argv, true, 40000, TOOL_CAPTURE_CAP, &out, &errc, why);
 	if (code > 0) {
 		strbuf_addf(why, "\npg_ctl stop -m %s (exit %d):", mode, code);
 		add_tool_output(why, &out, &errc);
@@ -680,7 +680,7 @@ static int run_initdb(struct sandbox *sb, struct strbuf *err)
 
 	say(sb, "sandbox: initdb %s%s%s", sb->data_dir, sb->run_as_other ? " as " : "",
 	    sb->run_as_other ? sb->os_user : "");
-	code = run_tool(sb, argv, true, 120000, &out, &errc, err);
+	code = run_tool(sb, argv, true, 120000, TOOL_CAPTURE_CAP, &out, &errc, err);
 	if (code > 0) {
 		strbuf_addf(err, "sandbox: initdb failed (exit %d):", code);
 		add_tool_output(err, &out, &errc);
@@ -723,7 +723,7 @@ static int start_server(struct sandbox *sb, const struct sandbox_opts *opts, str
 		struct capture out, errc;
 
 		say(sb, "sandbox: starting PostgreSQL on port %d", port);
-		code = run_tool(sb, argv, true, 90000, &out, &errc, err);
+		code = run_tool(sb, argv, true, 90000, TOOL_CAPTURE_CAP, &out, &errc, err);
 		retry = code > 0 && !opts->port && attempt < START_ATTEMPTS && port_trouble(sb);
 		if (code == 0) {
 			sb->port = port;
@@ -834,7 +834,7 @@ int sandbox_load_sql(struct sandbox *sb, const char *path, struct strbuf *err)
 	const char *argv[] = { psql, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", sb->conninfo,
 			       "-f", path, NULL };
 	say(sb, "sandbox: loading %s", path);
-	code = run_tool(sb, argv, false, 0, &out, &errc, err);
+	code = run_tool(sb, argv, false, 0, TOOL_CAPTURE_CAP, &out, &errc, err);
 	if (code > 0) {
 		strbuf_addf(err, "sandbox: loading %s failed (psql exit %d):", path, code);
 		add_tool_output(err, errc.text.len ? NULL : &out, &errc);
@@ -870,7 +870,7 @@ int sandbox_schema(struct sandbox *sb, struct strbuf *out, struct strbuf *err)
 	pg_dump = client_program(sb, "pg_dump");
 	const char *argv[] = { pg_dump, "--schema-only", "--no-owner", "--no-privileges", "-d",
 			       sb->conninfo, NULL };
-	code = run_tool(sb, argv, false, 120000, &dump, &errc, err);
+	code = run_tool(sb, argv, false, 120000, SCHEMA_CAPTURE_CAP, &dump, &errc, err);
 	if (code == 0 && dump.truncated) {
 		strbuf_addf(err, "sandbox: the schema dump is larger than %zu bytes", dump.cap);
 		code = -1;
