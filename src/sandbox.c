@@ -53,7 +53,8 @@ const char *const *sandbox_env(const struct sandbox *sb)
 	return (const char *const *)sb->env;
 }
 
-__attribute__((format(printf, 2, 3))) static void say(const struct sandbox *sb, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void say(const struct sandbox *sb, const char *fmt,
+						      ...)
 {
 	struct strbuf line = STRBUF_INIT;
 	va_list ap;
@@ -454,7 +455,9 @@ static int make_dir(struct sandbox *sb, const struct sandbox_opts *opts, struct 
 	if (sb->run_as_other && check_reachable(sb, base, err) < 0)
 		goto out;
 	if (!mkdtemp(template)) {
-		strbuf_addf(err, "sandbox: cannot create a directory in %s: %s (set TMPDIR to a writable directory)",
+		strbuf_addf(err,
+			    "sandbox: cannot create a directory in %s: %s (set TMPDIR to a writable "
+			    "directory)",
 			    base, strerror(errno));
 		goto out;
 	}
@@ -780,7 +783,8 @@ int sandbox_start(struct sandbox *sb, const struct sandbox_opts *opts, struct st
 	if (sandbox_find_bindir(opts->bindir, &sb->bindir, err) < 0 ||
 	    choose_user(sb, opts, err) < 0 || make_dir(sb, opts, err) < 0)
 		goto fail;
-	if (run_initdb(sb, err) < 0 || write_config(sb, opts->settings, err) < 0 || start_server(sb, opts, err) < 0)
+	if (run_initdb(sb, err) < 0 || write_config(sb, opts->settings, err) < 0 ||
+	    start_server(sb, opts, err) < 0)
 		goto fail;
 	sb->postmaster_pid = read_postmaster_pid(sb);
 	port_set(0, sb->port);

@@ -58,15 +58,19 @@ struct sandbox_opts {
 };
 
 struct sandbox {
-	char *dir;         /* the sandbox directory (0700, owned by the server user); removed by sandbox_stop unless keep */
+	/* dir: the sandbox directory, 0700, owned by the server's OS user;
+	 * sandbox_stop removes it unless keep */
+	char *dir;
 	char *data_dir;    /* dir + "/data", the cluster */
 	char *log_path;    /* dir + "/server.log", the server's log */
 	char *bindir;      /* where initdb, pg_ctl and postgres were found */
 	char *socket_dir;  /* the Unix socket's directory: the same as dir */
-	int port;
+	int port;          /* the server's port (in the socket's name) */
 	char *user;        /* the database superuser: "postgres" */
 	char *dbname;      /* "postgres" */
-	char *conninfo;    /* "postgresql:///postgres?host=DIR&port=N&user=postgres" (DIR percent-encoded) */
+	/* conninfo: "postgresql:///postgres?host=DIR&port=N&user=postgres",
+	 * DIR percent-encoded: what DATABASE_URL is set to */
+	char *conninfo;
 	bool run_as_other; /* the server runs as another OS user (we are root) */
 	char *os_user;     /* that OS user's name when run_as_other, else NULL */
 	uid_t uid;         /* the server's OS user and group (ours when !run_as_other) */
@@ -75,7 +79,7 @@ struct sandbox {
 	bool running;      /* started and not yet stopped */
 	pid_t postmaster_pid; /* from postmaster.pid once started, else 0 */
 	char **env;        /* what sandbox_env returns */
-	void (*log)(void *data, const char *line);
+	void (*log)(void *data, const char *line); /* copied from the options */
 	void *log_data;
 };
 

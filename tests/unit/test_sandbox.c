@@ -380,7 +380,8 @@ static void seed_error_is_reported_with_its_line(void **state)
 
 	strbuf_reset(&err);
 	assert_int_equal(sandbox_load_sql(&sb, "/nonexistent/seed.sql", &err), -1);
-	assert_string_equal(err.buf, "sandbox: seed file /nonexistent/seed.sql: No such file or directory");
+	assert_string_equal(err.buf,
+			    "sandbox: seed file /nonexistent/seed.sql: No such file or directory");
 
 	unlink(seed);
 	free(seed);
