@@ -664,6 +664,10 @@ int sql_split(const char *text, struct sql_stmt **stmts, size_t *n, int *err_lin
 				goto fail;
 			continue;
 		}
+		if (ch == ';' && !st.started) {
+			advance(&s); /* an empty statement */
+			continue;
+		}
 		if (!st.started) {
 			st.started = true;
 			st.start = s.i;
@@ -672,8 +676,8 @@ int sql_split(const char *text, struct sql_stmt **stmts, size_t *n, int *err_lin
 		}
 		if (ch == ';') {
 			if (st.paren_depth == 0 && st.begin_depth == 0) {
-				push_statement(&items, &nr, &alloc, &st, text, s.i);
 				advance(&s);
+				push_statement(&items, &nr, &alloc, &st, text, s.i);
 				continue;
 			}
 			advance(&s);
@@ -917,7 +921,7 @@ static void format_table(const PGresult *res, int encoding, bool utf8, struct st
 	}
 	strbuf_addstr(out, "-\n");
 
-	for (int r = 0; r < nrows; r++) {
+	for (int r = 0; r < nrows && ncols > 0; r++) {
 		bool more;
 		for (int i = 0; i < ncols; i++) {
 			fcell_format(&cells[i], PQgetvalue(res, r, i), encoding, utf8);
@@ -1229,7 +1233,7 @@ static enum stmt_result run_statement(struct block_run *r, size_t idx)
 	PGconn *pg = r->c->pg;
 	enum cancel_reason cancelled = NOT_CANCELLED;
 	int64_t cancelled_at = 0, next_tick = 0;
-	bool failed = false, copy_out = false;
+	bool failed = false, copy_out = false, after_copy_out = false;
 
 	if (!PQsendQuery(pg, r->stmts[idx].text)) {
 		record_error(r, idx, NULL, PQerrorMessage(pg));
@@ -1266,13 +1270,17 @@ static enum stmt_result run_statement(struct block_run *r, size_t idx)
 			res = PQgetResult(pg);
 			if (!res)
 				goto finished;
-			if (PQresultStatus(res) == PGRES_COPY_OUT)
-				copy_out = true;
-			else if (PQresultStatus(res) == PGRES_COPY_IN)
+			if (PQresultStatus(res) == PGRES_COPY_OUT) {
+				copy_out = after_copy_out = true;
+			} else if (after_copy_out && PQresultStatus(res) == PGRES_COMMAND_OK) {
+				/* psql leaves out "COPY n" when it went where the data went */
+				after_copy_out = false;
+			} else if (PQresultStatus(res) == PGRES_COPY_IN) {
 				PQputCopyEnd(pg, "COPY FROM STDIN is not supported in a sql block; "
 						 "use \\copy in a bash block with psql");
-			else
+			} else {
 				handle_result(r, idx, res, &failed);
+			}
 			PQclear(res);
 		}
 
@@ -2012,7 +2020,7 @@ static const char monitor_sql_fmt[] =
 	" SELECT 'blocking', a.pid, a.state,"
 	"  (extract(epoch FROM clock_timestamp() - coalesce(a.xact_start, a.state_change)) * 1000)::bigint,"
 	"  a.wait, a.app, a.usr, a.query, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
-	" FROM a WHERE a.pid = ANY ((SELECT blockers FROM a WHERE pid = $1))"
+	" FROM a WHERE a.pid = ANY ((SELECT blockers FROM a WHERE pid = $1)::int[])"
 	" UNION ALL"
 	" SELECT 'progress', p.pid, NULL, NULL, NULL, NULL, NULL, NULL, p.command, p.phase,"
 	"  p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total,"

@@ -108,8 +108,8 @@ void pg_server_info_release(struct pg_server_info *info);
  * ------------------------------------------------------------------- */
 
 struct sql_stmt {
-	char *text;     /* the statement, from its first token up to (not
-			   including) its semicolon, trailing blanks removed */
+	char *text;     /* the statement as psql would send it: from its first
+			   token through its semicolon (when it has one) */
 	int line;       /* 1-based line of the first token within the block */
 	int column;     /* 1-based column (characters) of the first token */
 	char *keywords; /* the first six words outside quotes and comments,
