@@ -1214,14 +1214,21 @@ static void abandon(struct block_run *r, const char *why)
 	r->o->conn_lost = true;
 }
 
-static bool stop_signal_pending(void)
+/* stop_signal_pending takes the signals the self-pipe reported and says
+ * whether one of them asks us to stop (anything but SIGCHLD); the first
+ * such signal is kept in the outcome for the caller. */
+static bool stop_signal_pending(struct block_run *r)
 {
+	bool stop = false;
 	int sig;
 
 	while ((sig = proc_take_signal()) != 0)
-		if (sig != SIGCHLD)
-			return true;
-	return false;
+		if (sig != SIGCHLD) {
+			if (!r->o->signal)
+				r->o->signal = sig;
+			stop = true;
+		}
+	return stop;
 }
 
 enum stmt_result { STMT_OK, STMT_ERROR, STMT_INTERRUPTED, STMT_TIMED_OUT };
@@ -1311,7 +1318,7 @@ static enum stmt_result run_statement(struct block_run *r, size_t idx)
 			synthetic_error(r, idx, "", msg);
 			return STMT_ERROR;
 		}
-		if (n > 0 && nfds == 2 && (fds[1].revents & POLLIN) && stop_signal_pending()) {
+		if (n > 0 && nfds == 2 && (fds[1].revents & POLLIN) && stop_signal_pending(r)) {
 			if (cancelled == CANCELLED_BY_SIGNAL) {
 				abandon(r, "interrupted again while waiting for the cancel");
 				synthetic_error(r, idx, "57014", "interrupted");
@@ -1493,7 +1500,7 @@ static int64_t backoff_ms(const struct pg_block_opts *opts, int attempt)
 }
 
 /* sleep_watching waits ms; false when a stop signal arrived meanwhile. */
-static bool sleep_watching(const struct block_run *r, int64_t ms)
+static bool sleep_watching(struct block_run *r, int64_t ms)
 {
 	int64_t end = proc_now_ms() + ms;
 
@@ -1502,7 +1509,7 @@ static bool sleep_watching(const struct block_run *r, int64_t ms)
 		int64_t left = end - proc_now_ms();
 		if (left <= 0)
 			return true;
-		if (poll(&pfd, r->opts->signal_fd >= 0 ? 1 : 0, (int)left) > 0 && stop_signal_pending())
+		if (poll(&pfd, r->opts->signal_fd >= 0 ? 1 : 0, (int)left) > 0 && stop_signal_pending(r))
 			return false;
 	}
 }

@@ -75,9 +75,10 @@ int pg_conn_server_version(const struct pg_conn *conn);
 int pg_set_application_name(struct pg_conn *conn, const char *name, struct strbuf *err);
 
 /* pg_exec runs sql (one or more statements, as one simple query) and
- * discards what it returns.  For the program's own bookkeeping and tests;
- * runbook text goes through pg_run_block().  Returns 0, or -1 with the
- * server's message in err. */
+ * discards what it returns, notices included.  For the program's own
+ * bookkeeping and tests; runbook text goes through pg_run_block().  It
+ * blocks and cannot be cancelled.  Returns 0, or -1 with the server's
+ * message in err. */
 int pg_exec(struct pg_conn *conn, const char *sql, struct strbuf *err);
 
 /* pg_display_conninfo returns conninfo rebuilt as key=value pairs without
@@ -218,6 +219,8 @@ struct pg_outcome {
 	bool rolled_back;     /* a failed block's open transaction was rolled back */
 	bool in_transaction;  /* the block succeeded but left a transaction open */
 	bool conn_lost;       /* the connection is gone: reconnect before reuse */
+	int signal;           /* the signal that stopped the block (SIGINT,
+				 SIGTERM, ...), 0 if none */
 	int64_t ms;           /* wall time of the block */
 	struct pg_row row;    /* columns and first row of the last result with columns */
 };
@@ -225,8 +228,11 @@ struct pg_outcome {
 /* pg_run_block splits text and runs it statement by statement on conn as
  * described in docs/sql-blocks.md.  opts may be NULL (PG_BLOCK_OPTS_INIT).
  * *outcome is initialised here; release it with pg_outcome_release().
- * Returns outcome->status.  When a block fails inside a transaction it
- * opened, the transaction is rolled back so that its locks are released. */
+ * Returns outcome->status.  When a block does not succeed while a
+ * transaction is open, the transaction is rolled back so that its locks
+ * are released (outcome->rolled_back).  A stop signal already waiting on
+ * opts->signal_fd stops the block at its first statement.  When
+ * outcome->conn_lost is set, conn can only be closed. */
 enum pg_status pg_run_block(struct pg_conn *conn, const char *text,
 			    const struct pg_block_opts *opts, struct pg_outcome *outcome);
 void pg_outcome_release(struct pg_outcome *outcome);
@@ -234,9 +240,10 @@ void pg_outcome_release(struct pg_outcome *outcome);
 const char *pg_status_name(enum pg_status status);
 
 /* pg_query_row runs sql as a block (default options, no Ctrl-C handling)
- * and fills *row with the columns and first row of its last result.
- * Returns 0, or -1 with the psql-style error text in err; release *row
- * with pg_row_release() either way. */
+ * and fills *row with the columns and first row of its last result, e.g.
+ * to check an "Expected Final State" table by column name.  Returns 0, or
+ * -1 with "pg: query failed (failed): <server message>" in err; release
+ * *row with pg_row_release() either way. */
 int pg_query_row(struct pg_conn *conn, const char *sql, struct pg_row *row, struct strbuf *err);
 /* pg_row_get returns the value of column name (NULL for SQL NULL), and sets
  * *found (may be NULL) to whether such a column exists. */

@@ -1044,6 +1044,7 @@ static void sigint_cancels_statement(void **state)
 	assert_false(o.conn_lost);
 	assert_non_null(strstr(o.err.buf, "Cancel request sent\nERROR:  canceling statement due to user request\n"));
 	assert_true(proc_sigint_count() > before);
+	assert_int_equal(o.signal, SIGINT);
 	pg_outcome_release(&o);
 
 	/* the connection is still good */
