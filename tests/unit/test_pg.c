@@ -994,19 +994,102 @@ static void monitor_sees_blocked_session(void **state)
 	strbuf_release(&err);
 }
 
+struct progress_probe {
+	struct pg_conn *monitor, *writer;
+	int our_pid, writer_pid;
+	bool seen;
+	char phase[128], command[64], wait_event[64];
+	int64_t lockers_total;
+};
+
+/* tick runs in our thread while the statement runs: sample, and once the
+ * index build is seen waiting for the writer, let the writer commit.  It
+ * records rather than asserts: a failed assertion must not jump out of
+ * pg_run_block(). */
+static void progress_tick(void *data)
+{
+	struct progress_probe *p = data;
+	struct strbuf err = STRBUF_INIT;
+	struct pg_monitor_sample s;
+
+	if (p->seen)
+		return;
+	if (pg_monitor_sample(p->monitor, p->our_pid, &s, &err) == 0 && s.progress.active) {
+		bool blocked = false;
+		for (size_t i = 0; i < s.blocking_us.nr; i++)
+			blocked |= s.blocking_us.items[i].pid == p->writer_pid;
+		if (blocked && s.progress.lockers_total > 0) {
+			p->seen = true;
+			snprintf(p->phase, sizeof(p->phase), "%s", s.progress.phase);
+			p->lockers_total = s.progress.lockers_total;
+			snprintf(p->command, sizeof(p->command), "%s", s.progress.command);
+			snprintf(p->wait_event, sizeof(p->wait_event), "%s", s.self.wait_event);
+			pg_exec(p->writer, "COMMIT", &err);
+		}
+	}
+	pg_monitor_sample_release(&s);
+	strbuf_release(&err);
+}
+
 static void monitor_reports_index_progress(void **state)
 {
 	(void)state;
 	struct strbuf err = STRBUF_INIT;
+	struct pg_block_opts opts = PG_BLOCK_OPTS_INIT;
+	struct progress_probe p = { 0 };
 	struct pg_monitor_sample s;
+	struct pg_outcome o;
 
-	/* no index build running: no progress, and a gone pid is no error */
+	/* a pid that is gone: nothing, and no error */
 	assert_int_equal(pg_monitor_sample(db, 999999, &s, &err), 0);
 	assert_false(s.progress.active);
 	assert_int_equal(s.self.pid, 0);
 	assert_int_equal(s.blocked_by_us.nr, 0);
 	pg_monitor_sample_release(&s);
+
+	/* CREATE INDEX CONCURRENTLY waits for a writer's open transaction */
+	p.monitor = connect_as(NULL, "test/monitor");
+	p.writer = connect_as(NULL, "app/writer");
+	p.our_pid = pg_conn_backend_pid(db);
+	p.writer_pid = pg_conn_backend_pid(p.writer);
+	exec_ok(db, "CREATE TABLE pt (a int)");
+	exec_ok(p.writer, "BEGIN; INSERT INTO pt VALUES (1)");
+	opts.tick = progress_tick;
+	opts.tick_ms = 20;
+	opts.data = &p;
+	opts.statement_timeout_ms = 20000;
+	pg_run_block(db, "CREATE INDEX CONCURRENTLY pt_a ON pt (a);", &opts, &o);
+	assert_int_equal(o.status, PG_OK);
+	assert_true(p.seen);
+	assert_string_equal(p.phase, "waiting for writers before build");
+	assert_string_equal(p.command, "CREATE INDEX CONCURRENTLY");
+	assert_string_equal(p.wait_event, "Lock:virtualxid");
+	assert_int_equal(p.lockers_total, 1);
+	pg_outcome_release(&o);
+	exec_ok(db, "DROP TABLE pt");
+	pg_close(p.monitor);
+	pg_close(p.writer);
 	strbuf_release(&err);
+}
+
+static void capture_is_capped(void **state)
+{
+	(void)state;
+	struct pg_block_opts opts = PG_BLOCK_OPTS_INIT;
+	struct captured cap = { STRBUF_INIT };
+	struct pg_outcome o;
+
+	opts.capture_cap = 100;
+	opts.output = capture_output;
+	opts.data = &cap;
+	pg_run_block(db, "SELECT g FROM generate_series(1, 100) g;", &opts, &o);
+	assert_int_equal(o.status, PG_OK);
+	assert_int_equal(o.out.len, 100);
+	assert_true(o.out_truncated);
+	assert_false(o.err_truncated);
+	assert_non_null(strstr(cap.seq.buf, "(100 rows)\n"));
+	pg_outcome_release(&o);
+	strbuf_release(&cap.seq);
 }
 
 /* ---- cancel ---- */
@@ -1110,6 +1193,7 @@ int main(void)
 		cmocka_unit_test(lock_timeout_retries_without_queueing),
 		cmocka_unit_test(monitor_sees_blocked_session),
 		cmocka_unit_test(monitor_reports_index_progress),
+		cmocka_unit_test(capture_is_capped),
 		cmocka_unit_test(sigint_cancels_statement),
 	};
 	return cmocka_run_group_tests_name("pg", tests, setup, teardown);
