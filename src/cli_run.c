@@ -150,10 +150,22 @@ static void flush_pending(struct run *r)
 			flush_line(r, (enum io_stream)w, false);
 }
 
+void run_echo(struct run *r, enum io_stream which, const char *buf, size_t len)
+{
+	echo_output(r, which, buf, len);
+}
+
+void run_flush(struct run *r)
+{
+	flush_pending(r);
+	clear_spinner(r);
+}
+
 static void tick(void *data)
 {
 	struct run *r = data;
 	int64_t now = proc_now_ms();
+	backend_tick(r);
 	if (!r->tty_out || r->block_interactive || now - r->last_output_ms < 400)
 		return;
 	char d[32];
@@ -162,6 +174,11 @@ static void tick(void *data)
 		spinner_frames[r->spinner_frame++ % 10], d, term_c(TC_RESET));
 	fflush(stdout);
 	r->spinner_shown = true;
+}
+
+void run_tick(struct run *r)
+{
+	tick(r);
 }
 
 /* ---------- showing plans ---------- */
@@ -348,6 +365,7 @@ static void exec_shell(struct run *r, const struct rb_block *b, const char *text
 	} else {
 		o->verdict = V_PASSED;
 	}
+	backend_after_block(r, o);
 	if (res.shell_died && o->verdict != V_INTERRUPTED && o->verdict != V_TIMED_OUT) {
 		size_t l = strlen(o->reason);
 		snprintf(o->reason + l, sizeof(o->reason) - l, "%s; the block ended its shell%s",
@@ -748,6 +766,8 @@ void plan_states(struct run *r)
 	const struct runbook *rb = r->rb;
 	size_t n = rb->nsteps + 2;
 	r->states = xcalloc(n, sizeof(*r->states));
+	for (size_t i = 0; i < n; i++)
+		strbuf_init(&r->states[i].last_output, 0);
 	if (rb->setup.line) {
 		r->states[r->nstates].step = &rb->setup;
 		r->states[r->nstates++].selected = true;
@@ -838,6 +858,8 @@ int run_steps(struct run *r)
 		if (ss->step->role == STEP_FINAL && failed && !r->opts.keep_going)
 			break;
 		act = run_step(r, ss);
+		if (ss->step->role == STEP_SETUP && act == FLOW_CONTINUE && verdict_ok(ss->verdict))
+			act = after_setup(r);
 		if (ss->step->role == STEP_FINAL && act == FLOW_CONTINUE)
 			check_final_state(r, ss);
 		if (!verdict_ok(ss->verdict))

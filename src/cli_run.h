@@ -73,6 +73,7 @@ struct step_state {
 	enum verdict verdict;
 	int64_t duration_ms;
 	char *note;                /* skip or accept reason */
+	struct strbuf last_output; /* stdout of the step's last block, for the final state */
 };
 
 void step_state_release(struct step_state *ss);
@@ -112,6 +113,9 @@ struct run {
 };
 
 /* cli_run.c */
+void run_echo(struct run *r, enum io_stream which, const char *buf, size_t len);
+void run_tick(struct run *r);
+void run_flush(struct run *r);
 void run_out(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int run_init(struct run *r);
 void run_release(struct run *r);
@@ -145,12 +149,21 @@ void record_prereq(struct run *r, const struct rb_item *it, const char *status, 
 void check_final_state(struct run *r, struct step_state *ss);
 void run_rollback_after(struct run *r);
 int run_backends_start(struct run *r);
+enum flow after_setup(struct run *r);
+void backend_tick(struct run *r);
+void backend_after_block(struct run *r, struct block_outcome *o);
 void run_backends_release(struct run *r);
 
 /* options the back ends add to `runbook run` */
 #define RUN_BACKEND_OPTIONS \
 	{ "accept-deviations", no_argument, NULL, 1001 }, \
-	{ "verbose", no_argument, NULL, 1002 },
+	{ "verbose", no_argument, NULL, 1002 }, \
+	{ "db", required_argument, NULL, 1003 }, \
+	{ "sandbox", optional_argument, NULL, 1004 }, \
+	{ "keep", no_argument, NULL, 1005 }, \
+	{ "max-blocking", required_argument, NULL, 1006 }, \
+	{ "lock-timeout", required_argument, NULL, 1007 }, \
+	{ "no-preflight", no_argument, NULL, 1008 },
 int run_backend_option(struct run *r, int c, const char *arg);
 void run_backend_usage(void);
 

@@ -1871,6 +1871,29 @@ int pg_open_transactions(struct pg_conn *conn, struct pg_session_list *list, str
 	return 0;
 }
 
+int pg_sessions_by_application(struct pg_conn *conn, const char *application_name, int **pids,
+			       size_t *n, struct strbuf *err)
+{
+	static const char sql[] =
+		"SELECT pid FROM pg_catalog.pg_stat_activity"
+		" WHERE application_name = $1 AND pid <> pg_backend_pid()"
+		"  AND backend_type = 'client backend' ORDER BY backend_start";
+	const char *params[1] = { application_name };
+	PGresult *res;
+
+	*pids = NULL;
+	*n = 0;
+	res = query(conn, "sessions by application_name", sql, 1, params, err);
+	if (!res)
+		return -1;
+	*n = (size_t)PQntuples(res);
+	*pids = xcalloc(*n ? *n : 1, sizeof(int));
+	for (size_t i = 0; i < *n; i++)
+		(*pids)[i] = atoi(PQgetvalue(res, (int)i, 0));
+	PQclear(res);
+	return 0;
+}
+
 /* ---------- run lock ---------- */
 
 struct pg_run_lock {

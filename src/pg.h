@@ -302,6 +302,13 @@ void pg_session_list_release(struct pg_session_list *list);
  * list either way. */
 int pg_open_transactions(struct pg_conn *conn, struct pg_session_list *list, struct strbuf *err);
 
+/* pg_sessions_by_application lists the backend pids of other sessions
+ * whose application_name is exactly application_name (the psql sessions a
+ * shell block started with PGAPPNAME set), oldest first.  *pids is
+ * malloc'd (free it).  Returns 0, or -1 with a message in err. */
+int pg_sessions_by_application(struct pg_conn *conn, const char *application_name, int **pids,
+			       size_t *n, struct strbuf *err);
+
 /* ---------------------------------------------------------------------
  * Run lock: one run of a runbook per database at a time
  * ------------------------------------------------------------------- */

@@ -122,8 +122,9 @@ static void stop_proc(struct shell *sh)
 	sh->alive = false;
 }
 
-/* wait_status waits for one status line from the shell (no block running). */
-static int wait_status(struct shell *sh, char want, struct strbuf *err)
+/* wait_status waits for one status line from the shell (no block running);
+ * the line goes to `line` when it is non-NULL. */
+static int wait_status_line(struct shell *sh, char want, struct strbuf *line, struct strbuf *err)
 {
 	struct proc_io io;
 	int ret = -1;
@@ -135,6 +136,8 @@ static int wait_status(struct shell *sh, char want, struct strbuf *err)
 		enum io_event ev = proc_io_wait(&io);
 		if (ev == IO_STATUS) {
 			if (io.status_line.len && io.status_line.buf[0] == want) {
+				if (line)
+					strbuf_addbuf(line, &io.status_line);
 				ret = 0;
 				break;
 			}
@@ -156,6 +159,11 @@ static int wait_status(struct shell *sh, char want, struct strbuf *err)
 		sh->status_fd = -1;
 	proc_io_release(&io);
 	return ret;
+}
+
+static int wait_status(struct shell *sh, char want, struct strbuf *err)
+{
+	return wait_status_line(sh, want, NULL, err);
 }
 
 static int spawn(struct shell *sh, const char *restore, struct strbuf *err)
@@ -544,6 +552,52 @@ int shell_set_var(struct shell *sh, const char *name, const char *value, struct 
 out:
 	strbuf_release(&line);
 	strbuf_release(&path);
+	return ret;
+}
+
+int shell_get_var(struct shell *sh, const char *name, struct strbuf *value, bool *set,
+		  struct strbuf *err)
+{
+	struct strbuf line = STRBUF_INIT, path = STRBUF_INIT, status = STRBUF_INIT;
+	int ret = -1;
+
+	*set = false;
+	if (!shell_valid_name(name)) {
+		strbuf_addf(err, "invalid variable name '%s'", name);
+		return -1;
+	}
+	if (!sh->alive) {
+		strbuf_addstr(err, "shell: not running");
+		return -1;
+	}
+	strbuf_addf(&path, "%s/var.out", sh->dir);
+	strbuf_addf(&line, "if [[ -v %s ]]; then printf '%%s' \"$%s\" > ", name, name);
+	shell_quote(&line, path.buf);
+	strbuf_addf(&line, "; printf 'V1\\n' >&%d; else printf 'V0\\n' >&%d; fi\n", FD_STATUS,
+		    FD_STATUS);
+	if (write_all(sh->ctl_fd, line.buf, line.len) < 0) {
+		strbuf_addf(err, "shell: cannot talk to bash: %s", strerror(errno));
+		goto out;
+	}
+	if (wait_status_line(sh, 'V', &status, err) < 0)
+		goto out;
+	if (status.len >= 2 && status.buf[1] == '1') {
+		int fd = open(path.buf, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || strbuf_read_fd(value, fd) < 0) {
+			strbuf_addf(err, "shell: cannot read %s: %s", path.buf, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		close(fd);
+		unlink(path.buf);
+		*set = true;
+	}
+	ret = 0;
+out:
+	strbuf_release(&line);
+	strbuf_release(&path);
+	strbuf_release(&status);
 	return ret;
 }
 

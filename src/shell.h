@@ -82,6 +82,12 @@ void shell_result_release(struct shell_result *r);
  * Returns -1 for an invalid name or a dead shell. */
 int shell_set_var(struct shell *sh, const char *name, const char *value, struct strbuf *err);
 
+/* shell_get_var reads variable NAME from the shell into value; *set says
+ * whether it is set at all.  Returns -1 for an invalid name or a dead
+ * shell. */
+int shell_get_var(struct shell *sh, const char *name, struct strbuf *value, bool *set,
+		  struct strbuf *err);
+
 /* shell_pgid is the shell's process group (for the watchdog), or 0. */
 pid_t shell_pgid(const struct shell *sh);
 

@@ -290,6 +290,17 @@ static void set_var_cannot_inject(void **state)
 	assert_string_equal(out, value);
 	assert_int_equal(access(marker, F_OK), -1);
 	assert_int_equal(shell_set_var(f->sh, "BAD NAME", "x", &err), -1);
+	/* and it reads back byte for byte */
+	struct strbuf back = STRBUF_INIT;
+	bool set;
+	free(run(f, "EXPORTED_LATER=\"a b\nc\"\n", &code, NULL));
+	assert_int_equal(shell_get_var(f->sh, "EXPORTED_LATER", &back, &set, &err), 0);
+	assert_true(set);
+	assert_string_equal(back.buf, "a b\nc");
+	strbuf_reset(&back);
+	assert_int_equal(shell_get_var(f->sh, "NEVER_SET_XYZ", &back, &set, &err), 0);
+	assert_false(set);
+	strbuf_release(&back);
 	free(out);
 	free(value);
 	strbuf_release(&err);
