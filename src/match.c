@@ -771,6 +771,20 @@ static size_t ls_tokens(struct compiler *c, size_t lo, size_t hi)
 	return lo + ov[1];
 }
 
+/* rule_at says whether a rule starts at p (a run of three or more `-` or
+ * `=`, or of `-` next to a `+` as in psql's `-[ RECORD 1 ]--+---`) and sets
+ * *end after it. */
+static bool rule_at(const char *t, size_t lo, size_t p, size_t hi, size_t *end)
+{
+	size_t q = p;
+	while (q < hi && t[q] == t[p])
+		q++;
+	*end = q;
+	if (q - p >= 3)
+		return true;
+	return t[p] == '-' && ((q < hi && t[q] == '+') || (p > lo && t[p - 1] == '+'));
+}
+
 /* tokenize splits the tolerant line [lo, hi) into c->tv. */
 static int tokenize(struct compiler *c, size_t lo, size_t hi)
 {
@@ -801,9 +815,7 @@ static int tokenize(struct compiler *c, size_t lo, size_t hi)
 		} else if (hi - p >= 3 && !memcmp(t + p, "\xe2\x80\xa6", 3)) {
 			tv_push(tv, T_ELLIPSIS, 0, p, 3);
 			p += 3;
-		} else if ((ch == '-' || ch == '=') && p + 2 < hi && t[p + 1] == ch && t[p + 2] == ch) {
-			for (q = p; q < hi && t[q] == ch; q++)
-				;
+		} else if ((ch == '-' || ch == '=') && rule_at(t, lo, p, hi, &q)) {
 			tv_push(tv, T_RULE, 0, p, q - p);
 			p = q;
 		} else {
@@ -1508,8 +1520,12 @@ static int walk_tokens(const struct expectation *e, struct runner *rn, const str
 			w->progress++;
 			break;
 		case T_LSMODE:
-			if (end - p < t->len || memcmp(s + p, x, t->len))
+			if (end - p < t->len || memcmp(s + p, x, t->len)) {
+				/* another mode still says this is the line to explain */
+				w->progress = end - p >= t->len && strchr("-bcdlpsD", s[p]) &&
+					      strspn(s + p + 1, "-rwxsStT") >= t->len - 1;
 				return RUN_NOMATCH;
+			}
 			p += t->len;
 			if (p < end && (s[p] == '.' || s[p] == '+' || s[p] == '@'))
 				p++;
@@ -2138,6 +2154,48 @@ static void limit_reason(struct judge *j, const struct exp_line *el)
 
 /* ---- the modes ---- */
 
+static bool has_word(const char *s, size_t len, const char *w, size_t n)
+{
+	for (const char *p = s; (p = memmem(p, len - (size_t)(p - s), w, n)); p++) {
+		bool start = p == s || !is_alnum((unsigned char)p[-1]);
+		bool end = p + n == s + len || !is_alnum((unsigned char)p[n]);
+		if (start && end)
+			return true;
+	}
+	return false;
+}
+
+/* similar_line picks the actual line to explain a failing expected line
+ * with when none got past its first token: the first line from `from` that
+ * has at least half of the expected line's words, or else, when `positional`
+ * (the line before matched), the next non-blank line, which is what stands
+ * where the expected line should be.  SIZE_MAX when there is none. */
+static size_t similar_line(struct judge *j, const struct exp_line *el, size_t from, bool positional)
+{
+	const char *t = exp_text(j->e, el);
+	for (size_t a = from; a < j->al.n && !out_of_time(j); a++) {
+		const char *s = line_at(&j->al, a);
+		size_t len = line_len(&j->al, a), words = 0, found = 0;
+		for (size_t p = 0; p < el->len;) {
+			size_t q = p;
+			while (q < el->len && is_alnum((unsigned char)t[q]))
+				q++;
+			if (q - p >= 2) {
+				words++;
+				found += has_word(s, len, t + p, q - p);
+			}
+			p = q + (q == p);
+		}
+		if (words && 2 * found >= words)
+			return a;
+	}
+	if (positional)
+		for (size_t a = from; a < j->al.n; a++)
+			if (!blank_line(&j->al, a))
+				return a;
+	return SIZE_MAX;
+}
+
 static int judge_tolerant(struct judge *j)
 {
 	const struct expectation *e = j->e;
@@ -2213,10 +2271,24 @@ static int judge_tolerant(struct judge *j)
 			best_walk = w;
 		}
 	}
+	if (best == SIZE_MAX) {
+		best = similar_line(j, el, a, f > 0);
+		/* A line that the next expected line matches is not in the way:
+		 * the expected line is missing. */
+		if (best != SIZE_MAX && f + 1 < e->njudged && line_eq(j, f + 1, best))
+			best = SIZE_MAX;
+		if (best != SIZE_MAX)
+			match_line(e, &j->rn, el, line_at(&j->al, best), line_len(&j->al, best),
+				   &best_walk);
+	}
 	r->expected_line = (int)el->lineno;
 	if (best != SIZE_MAX) {
 		describe(&r->reason, e, el, line_at(&j->al, best), line_len(&j->al, best), &best_walk);
 		strbuf_addf(&r->reason, " (actual line %zu)", best + 1);
+		if (j->truncated) {
+			strbuf_addstr(&r->reason, "; ");
+			truncation_words(j, &r->reason);
+		}
 	} else {
 		strbuf_addf(&r->reason, "expected line %u ", el->lineno);
 		quote_exp_line(&r->reason, e, el);
@@ -2949,11 +3021,18 @@ static bool find_in(struct runner *rn, const pcre2_code *code, const char *const
 	return false;
 }
 
+/* A hit and its tier: 2 named the SQLSTATE, 1 a pattern hit, 0 words. */
+struct ranked {
+	struct failure_hit hit;
+	int tier;
+};
+
 static int compare_hits(const void *pa, const void *pb)
 {
-	const struct failure_hit *a = pa, *b = pb;
-	if (a->pattern_hit != b->pattern_hit)
-		return a->pattern_hit ? -1 : 1;
+	const struct ranked *ra = pa, *rb = pb;
+	const struct failure_hit *a = &ra->hit, *b = &rb->hit;
+	if (ra->tier != rb->tier)
+		return ra->tier > rb->tier ? -1 : 1;
 	if (a->score != b->score)
 		return a->score > b->score ? -1 : 1;
 	return a->row < b->row ? -1 : a->row > b->row;
@@ -2967,7 +3046,8 @@ size_t failure_matcher_rank(const struct failure_matcher *fm, const char *out, s
 	size_t lens[2] = { err ? err_len : 0, out ? out_len : 0 };
 	struct presence pr = { fm, xcalloc(fm->ntable + 1, sizeof(bool)) };
 	struct failure_hit *v = NULL;
-	size_t nv = 0, alloc = 0;
+	int *tier = NULL;
+	size_t nv = 0, alloc = 0, tier_alloc = 0;
 	struct runner rn;
 
 	runner_init(&rn, 1);
@@ -2986,6 +3066,7 @@ size_t failure_matcher_rank(const struct failure_matcher *fm, const char *out, s
 	for (size_t i = 0; i < fm->n; i++) {
 		const struct failure_row *row = &fm->rows[i];
 		struct failure_hit hit = { .row = i };
+		bool by_sqlstate = false;
 		struct strbuf shared = STRBUF_INIT;
 		double got = 0;
 		bool strong = false;
@@ -2994,7 +3075,7 @@ size_t failure_matcher_rank(const struct failure_matcher *fm, const char *out, s
 			if (!pr.seen[row->words[k].id])
 				continue;
 			got += row->words[k].weight;
-			strong |= row->words[k].weight >= 1.0;
+			strong |= row->words[k].weight == 1.0;
 			strbuf_addstr(&shared, shared.len ? ", " : "shared words: ");
 			strbuf_addstr(&shared, row->words[k].word);
 		}
@@ -3003,7 +3084,7 @@ size_t failure_matcher_rank(const struct failure_matcher *fm, const char *out, s
 			const char *name = row->names[k];
 			if (!strcmp(name, sqlstate) || sqlstate_name_is(name, strlen(name), sqlstate)) {
 				const char *cond = sqlstate_name(sqlstate);
-				hit.pattern_hit = true;
+				hit.pattern_hit = by_sqlstate = true;
 				hit.why = cond ? xasprintf("SQLSTATE %s (%s)", sqlstate, cond)
 					       : xasprintf("SQLSTATE %s", sqlstate);
 			}
@@ -3014,12 +3095,24 @@ size_t failure_matcher_rank(const struct failure_matcher *fm, const char *out, s
 			if (!hit.why)
 				hit.why = strbuf_detach(&shared, NULL);
 			ALLOC_GROW(v, nv + 1, alloc);
+			ALLOC_GROW(tier, nv + 1, tier_alloc);
+			tier[nv] = by_sqlstate ? 2 : hit.pattern_hit;
 			v[nv++] = hit;
 		}
 		strbuf_release(&shared);
 	}
-	if (nv)
-		qsort(v, nv, sizeof(*v), compare_hits);
+	if (nv) {
+		struct ranked *rk = xmalloc(nv * sizeof(*rk));
+		for (size_t i = 0; i < nv; i++) {
+			rk[i].hit = v[i];
+			rk[i].tier = tier[i];
+		}
+		qsort(rk, nv, sizeof(*rk), compare_hits);
+		for (size_t i = 0; i < nv; i++)
+			v[i] = rk[i].hit;
+		free(rk);
+	}
+	free(tier);
 	*hits = v;
 	free(pr.seen);
 	runner_release(&rn);
