@@ -1460,6 +1460,16 @@ static size_t skip_blanks(const char *s, size_t p, size_t end)
 	return p;
 }
 
+static bool looks_like_mode(const char *s, size_t len)
+{
+	if (len < 10 || !s[0] || !strchr("-bcdlpsD", s[0]))
+		return false;
+	for (size_t i = 1; i < 10; i++)
+		if (!s[i] || !strchr("-rwxsStT", s[i]))
+			return false;
+	return true;
+}
+
 static int walk_tokens(const struct expectation *e, struct runner *rn, const struct exp_line *el,
 		       const char *s, size_t len, struct walk *w)
 {
@@ -1522,8 +1532,7 @@ static int walk_tokens(const struct expectation *e, struct runner *rn, const str
 		case T_LSMODE:
 			if (end - p < t->len || memcmp(s + p, x, t->len)) {
 				/* another mode still says this is the line to explain */
-				w->progress = end - p >= t->len && strchr("-bcdlpsD", s[p]) &&
-					      strspn(s + p + 1, "-rwxsStT") >= t->len - 1;
+				w->progress = looks_like_mode(s + p, end - p);
 				return RUN_NOMATCH;
 			}
 			p += t->len;
@@ -1655,6 +1664,10 @@ static void set_captures(struct judge *j)
 static void var_notes(struct judge *j, const struct exp_line *el, const struct walk *w,
 		      const char *s)
 {
+	if (j->nnotes >= MAX_NOTES) {
+		j->nnotes += w->nvars;
+		return;
+	}
 	for (size_t v = 0; v < w->nvars; v++) {
 		const struct tok *t = &j->e->toks[el->a + w->vars[v].tok];
 		struct strbuf sb = STRBUF_INIT;
@@ -1761,12 +1774,12 @@ static void dw_act(struct diff_writer *d, char prefix, size_t i)
 	d->a_count++;
 }
 
-static void dw_context(struct diff_writer *d, size_t e, size_t a, size_t n)
+/* dw_context writes n lines that match: the actual text is shown. */
+static void dw_context(struct diff_writer *d, size_t a, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		dw_act(d, ' ', a + k);
 		d->e_count++;
-		(void)e;
 	}
 }
 
@@ -1828,10 +1841,10 @@ static void write_diff(struct strbuf *out, const struct expectation *e, const st
 			if (!d.open)
 				continue;
 			if (r + 1 < o->n && op->n <= 2 * DIFF_CONTEXT) {
-				dw_context(&d, op->e, op->a, op->n);
+				dw_context(&d, op->a, op->n);
 				continue;
 			}
-			dw_context(&d, op->e, op->a, op->n < DIFF_CONTEXT ? op->n : DIFF_CONTEXT);
+			dw_context(&d, op->a, op->n < DIFF_CONTEXT ? op->n : DIFF_CONTEXT);
 			dw_close(&d);
 			continue;
 		}
@@ -1840,7 +1853,7 @@ static void write_diff(struct strbuf *out, const struct expectation *e, const st
 			if (prev && prev->kind == OP_EQ) {
 				size_t lead = prev->n < DIFF_CONTEXT ? prev->n : DIFF_CONTEXT;
 				dw_open(&d, prev->e + prev->n - lead, prev->a + prev->n - lead);
-				dw_context(&d, prev->e + prev->n - lead, prev->a + prev->n - lead, lead);
+				dw_context(&d, prev->a + prev->n - lead, lead);
 			} else {
 				dw_open(&d, op->e, op->a);
 			}

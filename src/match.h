@@ -40,21 +40,27 @@
  * runbook's failure table; failure_matcher_rank() ranks them against what a
  * failed block printed.  A row is a "pattern hit" when its cell (case and
  * blanks ignored, quotes interchangeable, `...` a wildcard) occurs in the
- * output, or when it names the error's SQLSTATE.  Otherwise it scores
+ * output, or when it names the error's SQLSTATE (code or condition name).
+ * Every row also gets a word-overlap score
  *
- *     score = sum of weights of the row's words found in the output
- *             / sum of weights of all the row's words
+ *     score = sum of the weights of the row's words found in the output
+ *             / sum of the weights of all the row's words
  *
- * where words are lower-cased runs of letters, digits and `_` (a plural `s`
- * dropped, stop words such as "the", "in", "be" ignored), weighing 2 when
- * they look like identifiers (contain `_` or a digit), 0.5 when generic in
- * error output ("error", "failed", "fatal", "not", ...) and 1 otherwise; a few
- * well-known phrasings of psql, PostgreSQL and the shell add the words an
- * author would use ("No such file or directory" also says "not found").  A
- * row counts as a hit when it is a pattern hit, or when score >=
- * FAILURE_SCORE_THRESHOLD and at least one shared word weighs 1 or more.
- * Hits rank pattern hits first, then by score, then by row order.
- * docs/failure-matching.md gives examples.
+ * where words are lower-cased ASCII runs of letters, digits and `_` (a
+ * plural `s` dropped; one-letter and stop words such as "the", "in", "be"
+ * ignored), weighing 2 when they look like identifiers (contain `_` or a
+ * digit), 0.5 when every error message has them ("error", "failed", "not",
+ * ...) and 1 otherwise.  A few well-known phrasings of psql, PostgreSQL and
+ * the shell add the words an author would use ("No such file or directory"
+ * also says "not found"; "Is the server running" says "connection refused").
+ * A row is a hit when it is a pattern hit, or when
+ *
+ *     score > FAILURE_SCORE_THRESHOLD (more than half its weight is there)
+ *     and at least one shared word weighs exactly 1
+ *
+ * (a shared table name or "error" alone is no evidence).  Hits rank SQLSTATE
+ * hits first, then other pattern hits, then by score, then by row order.
+ * docs/failure-matching.md has examples.
  */
 #ifndef RUNBOOK_MATCH_H
 #define RUNBOOK_MATCH_H

@@ -89,6 +89,7 @@ static const struct verdict_case corpus[] = {
 	{ "version", NULL, "PostgreSQL 14.5\n", "PostgreSQL 15.18\n", true, NULL },
 	{ "three-part version", NULL, "pg_dump (PostgreSQL) 14.5.1\n", "pg_dump (PostgreSQL) 15.18.0\n", true, NULL },
 	{ "version vs word", NULL, "PostgreSQL 14.5\n", "PostgreSQL devel\n", false, "expected a number, got \"devel\"" },
+	{ "exponent", NULL, "ratio 1.5e3\n", "ratio 2.25e-4\n", true, NULL },
 	{ "INSERT tag counts", NULL, "INSERT 0 1000\n", "INSERT 0 1\n", true, NULL },
 	/* tolerant: dates and times */
 	{ "ISO date", NULL, "as of 2025-12-31\n", "as of 2026-01-02\n", true, NULL },
@@ -97,6 +98,8 @@ static const struct verdict_case corpus[] = {
 	{ "month day time", NULL, "changed Dec 31 14:30\n", "changed Nov  1 09:05\n", true, NULL },
 	{ "date(1) output", NULL, "Wed Dec 31 14:30:22 UTC 2025\n", "Fri Nov 21 13:30:00 UTC 2026\n", true, NULL },
 	{ "compact stamp", NULL, "20251231_143022\n", "20261121_133000\n", true, NULL },
+	{ "day month year", NULL, "on 31 Dec 2025\n", "on 1 Jan 2026\n", true, NULL },
+	{ "slash date", NULL, "due 12/31/2025\n", "due 1/2/2026\n", true, NULL },
 	{ "time of day", NULL, "started 14:30:22\n", "started 09:01:02\n", true, NULL },
 	{ "file name with timestamp", NULL, "Backup created: users_backup_20251231_143022.sql\n", "Backup created: users_backup_20261121_133000.sql\n", true, NULL },
 	{ "file name prefix differs", NULL, "users_backup_20251231_143022.sql\n", "orders_backup_20261121_133000.sql\n", false, "line 1" },
@@ -104,6 +107,7 @@ static const struct verdict_case corpus[] = {
 	/* tolerant: ids and sizes */
 	{ "git short sha", NULL, "HEAD is now at d0dfa47 fix\n", "HEAD is now at 4dc1817 fix\n", true, NULL },
 	{ "hex id vs word", NULL, "HEAD is now at d0dfa47 fix\n", "HEAD is now at nothing fix\n", false, "expected a hex id, got \"nothing\"" },
+	{ "letters only are a word", NULL, "build abcdefab\n", "build 1234567a\n", false, "expected \"abcdefab\", got \"1234567a\"" },
 	{ "0x hex", NULL, "addr 0x1f\n", "addr 0xdeadbeef\n", true, NULL },
 	{ "UUID", NULL, "id 123e4567-e89b-12d3-a456-426614174000\n", "id 9f1c2b3a-0d4e-4f5a-8b6c-7d8e9f0a1b2c\n", true, NULL },
 	{ "UUID vs text", NULL, "id 123e4567-e89b-12d3-a456-426614174000\n", "id none\n", false, "expected a UUID" },
