@@ -18,7 +18,8 @@
  *                   dates and times, hex ids, UUIDs and byte sizes match any
  *                   value of their kind; `...` matches anything; psql tables
  *                   compare cell by cell, their `(N rows)` footer as a count;
- *                   `ls -l` lines field by field.  Words are never variable.
+ *                   `ls -l` lines field by field; a psql command tag's
+ *                   count only as zero or not.  Words are never variable.
  *   MATCH_EXACT     byte for byte, after dropping final newlines.
  *   MATCH_REGEX     the block is one PCRE2 pattern (multiline), searched in
  *                   the whole output; named groups become captures.

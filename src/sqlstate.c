@@ -20,7 +20,7 @@ bool sqlstate_known(const char *code, size_t len)
 	if (len != 5)
 		return false;
 	for (size_t i = 0; i < NENTRIES; i++)
-		if (!memcmp(table[i].code, code, 5))
+		if (!strncasecmp(table[i].code, code, 5))
 			return true;
 	return false;
 }
@@ -30,7 +30,7 @@ const char *sqlstate_name(const char *code)
 	if (!code)
 		return NULL;
 	for (size_t i = 0; i < NENTRIES; i++)
-		if (!strcmp(table[i].code, code))
+		if (!strcasecmp(table[i].code, code))
 			return table[i].name;
 	return NULL;
 }
@@ -43,7 +43,7 @@ static bool name_equal(const char *entry, const char *name, size_t len)
 bool sqlstate_name_is(const char *name, size_t len, const char *code)
 {
 	for (size_t i = 0; i < NENTRIES; i++)
-		if (name_equal(table[i].name, name, len) && !strcmp(table[i].code, code))
+		if (name_equal(table[i].name, name, len) && !strcasecmp(table[i].code, code))
 			return true;
 	return false;
 }

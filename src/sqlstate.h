@@ -3,8 +3,8 @@
  * PostgreSQL reports every error with a five-character SQLSTATE (`42P07`)
  * and documents a condition name for it (`duplicate_table`); runbook authors
  * write either.  These lookups use the table generated from PostgreSQL's
- * errcodes.txt (scripts/gen-sqlstate).  Names are matched case-insensitively,
- * codes exactly (they are upper case).  Nothing here allocates.
+ * errcodes.txt (scripts/gen-sqlstate).  Names and codes are matched
+ * case-insensitively.  Nothing here allocates.
  */
 #ifndef RUNBOOK_SQLSTATE_H
 #define RUNBOOK_SQLSTATE_H

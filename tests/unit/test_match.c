@@ -91,6 +91,9 @@ static const struct verdict_case corpus[] = {
 	{ "version vs word", NULL, "PostgreSQL 14.5\n", "PostgreSQL devel\n", false, "expected a number, got \"devel\"" },
 	{ "exponent", NULL, "ratio 1.5e3\n", "ratio 2.25e-4\n", true, NULL },
 	{ "INSERT tag counts", NULL, "INSERT 0 1000\n", "INSERT 0 1\n", true, NULL },
+	{ "UPDATE of no row", NULL, "UPDATE 1523\n", "UPDATE 0\n", false, "expected a non-zero count, got \"0\"" },
+	{ "DELETE of rows where none were expected", NULL, "DELETE 0\n", "DELETE 12\n", false, "expected \"0\", got \"12\"" },
+	{ "DELETE of none", NULL, "BEGIN\nDELETE 0\nCOMMIT\n", "BEGIN\nDELETE 0\nCOMMIT\n", true, NULL },
 	/* tolerant: dates and times */
 	{ "ISO date", NULL, "as of 2025-12-31\n", "as of 2026-01-02\n", true, NULL },
 	{ "ISO 8601 with T and Z", NULL, "at 2025-12-31T14:30:22Z\n", "at 2026-11-21T09:05:00.123Z\n", true, NULL },
@@ -620,7 +623,7 @@ static void failure_patterns(void **state)
 		"`index 'idx_a' already exists`",
 		"**Lock timeout**",
 		"`could not connect` or `Connection refused`",
-		"`55P03` lock_not_available",
+		"`55p03` lock_not_available",
 		"`duplicate_table`",
 	};
 	struct failure_hit *hits;
