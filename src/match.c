@@ -2139,7 +2139,10 @@ static void describe_tokens(struct strbuf *sb, const struct expectation *e,
 		return;
 	}
 	strbuf_addstr(sb, "expected ");
-	add_quoted(sb, e->text + tk[k].off, el->off + el->len - tk[k].off, QUOTE_MAX);
+	if (tk[k].kind == T_BLANK && p < end)
+		strbuf_addstr(sb, "a blank");
+	else
+		add_quoted(sb, e->text + tk[k].off, el->off + el->len - tk[k].off, QUOTE_MAX);
 	strbuf_addstr(sb, ", got ");
 	if (p >= end)
 		strbuf_addstr(sb, "end of line");

@@ -71,7 +71,7 @@ static const struct verdict_case corpus[] = {
 	{ "lines out of order", NULL, "one\ntwo\n", "two\none\n", false, "line 2" },
 	{ "words are not variable", NULL, "ALTER TABLE\n", "CREATE TABLE\n", false, "expected \"ALTER TABLE\", got \"CREATE TABLE\"" },
 	{ "one word differs", NULL, "status: active\n", "status: inactive\n", false, "after \"status:\", expected \"active\", got \"inactive\"" },
-	{ "zero vs some blanks", NULL, "a b\n", "ab\n", false, "line 1" },
+	{ "zero vs some blanks", NULL, "a b\n", "ab\n", false, "line 1: after \"a\", expected a blank, got \"b\"" },
 	{ "tabs and spaces", NULL, "col1\tcol2\n", "col1     col2\n", true, NULL },
 	{ "CRLF output", NULL, "line one\nline two\n", "line one\r\nline two\r\n", true, NULL },
 	{ "extra text at end", NULL, "CREATE INDEX\n", "CREATE INDEX CONCURRENTLY\n", false, "unexpected \"CONCURRENTLY\" at the end of the line" },
