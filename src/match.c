@@ -1648,7 +1648,7 @@ static void note(struct judge *j, const char *fmt, ...)
  * matches, each within its limit, must still end. */
 static bool out_of_time(struct judge *j)
 {
-	return (++j->steps & 255) == 0 && now_sec() > j->rn.deadline;
+	return (++j->steps & 15) == 0 && now_sec() > j->rn.deadline;
 }
 
 static void add_spans(struct judge *j, const struct line_regex *lr, size_t base)
@@ -1995,7 +1995,7 @@ static void lines_ops(struct judge *j, struct ops *o)
 				size_t ii = i + x, aa = a + dist - x;
 				if (ii >= ne || aa >= na)
 					continue;
-				budget--;
+				budget = out_of_time(j) ? 0 : budget - 1;
 				if (line_eq(j, ii, aa)) {
 					skip_e = x;
 					skip_a = dist - x;
