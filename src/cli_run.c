@@ -199,57 +199,6 @@ static const char *block_lang(const struct rb_block *b)
 	return *b->lang ? b->lang : "shell";
 }
 
-/* ---------- console blocks ---------- */
-
-struct console_cmd {
-	char *cmd;
-	char *expected;
-	int line;
-};
-
-/* console_split turns "$ cmd\noutput\n$ cmd2\n" into commands and their
- * expected output; "> " lines continue a command. */
-static size_t console_split(const struct rb_block *b, struct console_cmd **out)
-{
-	struct console_cmd *v = NULL;
-	size_t n = 0, alloc = 0;
-	const char *p = b->text;
-	int line = b->text_line;
-
-	while (*p) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		if (len >= 2 && (p[0] == '$' || p[0] == '#') && p[1] == ' ') {
-			ALLOC_GROW(v, n + 1, alloc);
-			v[n].cmd = xmemdupz(p + 2, len - 2);
-			v[n].expected = xstrdup("");
-			v[n].line = line;
-			n++;
-		} else if (n && len >= 2 && p[0] == '>' && p[1] == ' ' && !*v[n - 1].expected) {
-			char *joined = xasprintf("%s\n%.*s", v[n - 1].cmd, (int)(len - 2), p + 2);
-			free(v[n - 1].cmd);
-			v[n - 1].cmd = joined;
-		} else if (n) {
-			char *joined = xasprintf("%s%.*s\n", v[n - 1].expected, (int)len, p);
-			free(v[n - 1].expected);
-			v[n - 1].expected = joined;
-		}
-		p += len + (eol ? 1 : 0);
-		line++;
-	}
-	*out = v;
-	return n;
-}
-
-static void console_free(struct console_cmd *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].cmd);
-		free(v[i].expected);
-	}
-	free(v);
-}
-
 /* ---------- running one block ---------- */
 
 static int64_t block_timeout_ms(struct run *r, const struct rb_block *b)
@@ -382,6 +331,7 @@ void block_outcome_release(struct block_outcome *o)
 		capture_release(&o->out);
 		capture_release(&o->err);
 	}
+	strbuf_release(&o->diff);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -391,6 +341,7 @@ static void execute(struct run *r, const struct rb_block *b, const char *text, i
 		    const char *expected_text, const struct rb_block *expected, struct block_outcome *o)
 {
 	memset(o, 0, sizeof(*o));
+	strbuf_init(&o->diff, 0);
 	o->exit_code = -1;
 	if (b->kind == BLOCK_SQL) {
 		run_sql_block(r, b, o);
@@ -480,7 +431,7 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 			 const char *label, size_t i, size_t n, bool ask)
 {
 	const struct rb_block *b = cmd->block;
-	struct console_cmd *cc = NULL;
+	struct rb_console_cmd *cc = NULL;
 	size_t ncc = 0;
 	enum flow flow = FLOW_CONTINUE;
 
@@ -491,7 +442,7 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 		return FLOW_CONTINUE;
 	}
 	if (b->kind == BLOCK_CONSOLE)
-		ncc = console_split(b, &cc);
+		ncc = rb_console_split(b, &cc);
 
 	size_t parts = b->kind == BLOCK_CONSOLE ? ncc : 1;
 	for (size_t k = 0; k < parts && flow == FLOW_CONTINUE; k++) {
@@ -547,7 +498,7 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 		}
 		ss->verdict = worse(ss->verdict, final);
 	}
-	console_free(cc, ncc);
+	rb_console_free(cc, ncc);
 	return flow;
 }
 
@@ -624,9 +575,17 @@ static void summary(struct run *r)
 	case EXIT_ENV: result = "stopped: environment problem"; break;
 	default: result = "failed"; break;
 	}
-	run_out(r, "\n%sResult: %s%s — %zu of %zu steps passed, %zu failed (%s)%s\n",
+	struct strbuf extra = STRBUF_INIT;
+	for (size_t i = 0; i < r->nstates; i++) {
+		const struct step_state *ss = &r->states[i];
+		if (ss->step->role != STEP_MAIN && ss->verdict != V_PENDING && !verdict_ok(ss->verdict))
+			strbuf_addf(&extra, "; %s %s", ss->step->role == STEP_SETUP ? "the setup" :
+				    "the final verification", verdict_name(ss->verdict));
+	}
+	run_out(r, "\n%sResult: %s%s — %zu of %zu steps passed, %zu failed%s (%s)%s\n",
 		term_c(r->exit_code == EXIT_OK ? TC_GREEN : TC_RED), term_c(TC_BOLD), result, passed, total,
-		failed, d, term_c(TC_RESET));
+		failed, extra.buf, d, term_c(TC_RESET));
+	strbuf_release(&extra);
 }
 
 static void dry_run(struct run *r)
@@ -736,6 +695,7 @@ void run_release(struct run *r)
 	shell_free(r->sh);
 	r->sh = NULL;
 	run_backends_release(r);
+	release_expectations(r);
 	if (r->work_dir) {
 		remove_tree(r->work_dir);
 		free(r->work_dir);
@@ -984,6 +944,7 @@ int cli_run(int argc, char **argv)
 	strbuf_release(&err);
 	lint_runbook(r.rb);
 	if (diag_count(&r.rb->diags, DIAG_ERROR) || prepare_expectations(&r) < 0) {
+		release_expectations(&r);
 		diag_print(&r.rb->diags, stderr);
 		fprintf(stderr, "runbook: %s has errors; fix them before running it (runbook check %s)\n",
 			r.rb->path, r.rb->path);

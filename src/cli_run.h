@@ -108,6 +108,9 @@ struct run {
 	bool spinner_shown;
 	int spinner_frame;
 	bool block_interactive;    /* the running block reads the terminal */
+	/* compiled expected-output blocks, by rb_block.index */
+	struct expectation **expectations;
+	size_t nexpectations;
 	/* back ends added by later modules */
 	void *backend;
 };
@@ -132,6 +135,9 @@ enum flow {
 };
 
 int prepare_expectations(struct run *r);
+void release_expectations(struct run *r);
+/* run_add_capture records a captured variable and exports it to the shell. */
+void run_add_capture(struct run *r, const char *name, const char *value);
 void judge_output(struct run *r, const struct rb_block *b, const char *expected_text,
 		  const struct rb_block *expected, struct block_outcome *o);
 void run_sql_block(struct run *r, const struct rb_block *b, struct block_outcome *o);

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cli_run.h"
+#include "match.h"
 #include "pg.h"
 #include "sandbox.h"
 #include "shell.h"
@@ -905,20 +906,146 @@ void run_sql_block(struct run *r, const struct rb_block *blk, struct block_outco
 
 /* ---------- expectations and failures ---------- */
 
+static int compile_block(const struct rb_step *st, const struct rb_command *cmd, bool v, void *data)
+{
+	struct run *r = data;
+	enum match_mode mode;
+	struct match_error me;
+	(void)st;
+	(void)v;
+	if (!cmd->expected || cmd->block->index < 0 || (size_t)cmd->block->index >= r->nexpectations)
+		return 0;
+	if (match_mode_parse(rb_attr_get(cmd->expected, "match"), &mode) < 0)
+		return -1;
+	r->expectations[cmd->block->index] = expectation_compile(cmd->expected->text, mode, &me);
+	return r->expectations[cmd->block->index] ? 0 : -1;
+}
+
 int prepare_expectations(struct run *r)
 {
-	(void)r;
-	return 0;
+	r->nexpectations = r->rb->nblocks;
+	r->expectations = xcalloc(r->nexpectations ? r->nexpectations : 1, sizeof(*r->expectations));
+	return rb_for_each_command(r->rb, compile_block, r) ? -1 : 0;
+}
+
+void release_expectations(struct run *r)
+{
+	for (size_t i = 0; i < r->nexpectations; i++)
+		expectation_free(r->expectations[i]);
+	free(r->expectations);
+	r->expectations = NULL;
+	r->nexpectations = 0;
+}
+
+void run_add_capture(struct run *r, const char *name, const char *value)
+{
+	struct strbuf err = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; i < r->ncaptured; i++)
+		if (!strcmp(r->captured[i].name, name))
+			break;
+	if (i == r->ncaptured) {
+		ALLOC_GROW(r->captured, r->ncaptured + 1, r->captured_alloc);
+		r->captured[i].name = xstrdup(name);
+		r->captured[i].value = NULL;
+		r->ncaptured++;
+	}
+	free(r->captured[i].value);
+	r->captured[i].value = xstrdup(value);
+	if (redact_secret_name(name))
+		redactor_add_value(&r->red, value);
+	/* values reach commands only as environment variables */
+	if (r->sh && shell_set_var(r->sh, name, value, &err) < 0)
+		run_out(r, "  %scannot set %s: %s%s\n", term_c(TC_RED), name, err.buf, term_c(TC_RESET));
+	strbuf_release(&err);
+}
+
+static void show_diff(struct run *r, const struct strbuf *diff)
+{
+	const char *p = diff->buf;
+	size_t shown = 0;
+	while (*p && shown < 60) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		enum term_colour c = TC_RESET;
+		if (len && (*p == '-' && strncmp(p, "---", 3)))
+			c = TC_RED;
+		else if (len && (*p == '+' && strncmp(p, "+++", 3)))
+			c = TC_GREEN;
+		else if (len && *p == '@')
+			c = TC_CYAN;
+		run_out(r, "    %s%.*s%s\n", term_c(c), (int)len, p, term_c(TC_RESET));
+		shown++;
+		p += len + (eol ? 1 : 0);
+	}
+	if (*p)
+		run_out(r, "    %s... diff cut after 60 lines%s\n", term_c(TC_DIM), term_c(TC_RESET));
 }
 
 void judge_output(struct run *r, const struct rb_block *b, const char *expected_text,
 		  const struct rb_block *expected, struct block_outcome *o)
 {
-	(void)r;
-	(void)b;
-	(void)expected_text;
-	(void)expected;
-	(void)o;
+	struct expectation *own = NULL, *e = NULL;
+	struct match_result mr;
+	struct match_error me;
+	struct strbuf both = STRBUF_INIT;
+	const char *text;
+	size_t len;
+	bool truncated;
+
+	if (!expected_text || !*expected_text || !o->have_capture)
+		return;
+	if (expected && b->index >= 0 && (size_t)b->index < r->nexpectations)
+		e = r->expectations[b->index];
+	if (!e) {
+		enum match_mode mode = MATCH_TOLERANT;
+		if (expected)
+			match_mode_parse(rb_attr_get(expected, "match"), &mode);
+		own = e = expectation_compile(expected_text, mode, &me);
+		if (!e) {
+			o->verdict = V_DEVIATED;
+			snprintf(o->reason, sizeof(o->reason), "invalid expected output: %s", me.msg);
+			return;
+		}
+	}
+	const char *stream = expected ? rb_attr_get(expected, "stream") : NULL;
+	if (stream && !strcmp(stream, "stderr")) {
+		text = o->err.text.buf;
+		len = o->err.text.len;
+		truncated = o->err.truncated;
+	} else if (stream && !strcmp(stream, "both")) {
+		strbuf_addbuf(&both, &o->out.text);
+		strbuf_addbuf(&both, &o->err.text);
+		text = both.buf;
+		len = both.len;
+		truncated = o->out.truncated || o->err.truncated;
+	} else {
+		text = o->out.text.buf;
+		len = o->out.text.len;
+		truncated = o->out.truncated;
+	}
+	match_result_init(&mr);
+	expectation_match(e, text, len, truncated, &mr);
+	if (!mr.ok) {
+		o->verdict = V_DEVIATED;
+		snprintf(o->reason, sizeof(o->reason), "%s", mr.reason.buf);
+		strbuf_addbuf(&o->diff, &mr.diff);
+		if (mr.expected_line && expected)
+			snprintf(o->reason + strlen(o->reason), sizeof(o->reason) - strlen(o->reason),
+				 " (%s:%d)", r->rb->path, expected->text_line + mr.expected_line - 1);
+	} else {
+		for (size_t i = 0; i < mr.ncaptures; i++) {
+			run_add_capture(r, mr.captures[i].name, mr.captures[i].value);
+			run_out(r, "  %scaptured %s=%s%s\n", term_c(TC_CYAN), mr.captures[i].name,
+				mr.captures[i].value, term_c(TC_RESET));
+		}
+	}
+	if (r->opts.verbose && mr.notes.len)
+		run_out(r, "  %s%s%s\n", term_c(TC_DIM), mr.notes.buf, term_c(TC_RESET));
+	match_result_release(&mr);
+	expectation_free(own);
+	strbuf_release(&both);
 }
 
 static char *ask_line(struct run *r, const char *what)
@@ -941,23 +1068,39 @@ static char *ask_line(struct run *r, const char *what)
 enum flow on_failure(struct run *r, struct step_state *ss, const struct rb_block *b,
 		     const struct block_outcome *o, enum verdict *final)
 {
+	bool deviated = o->verdict == V_DEVIATED;
+
 	*final = o->verdict;
-	if (!r->interactive)
+	if (deviated && o->diff.len)
+		show_diff(r, &o->diff);
+	if (!r->interactive) {
+		if (deviated && r->opts.accept_deviations) {
+			run_out(r, "  %saccepted (--accept-deviations)%s\n", term_c(TC_YELLOW), term_c(TC_RESET));
+			step_note_skip(r, ss, b, "--accept-deviations");
+			*final = V_ACCEPTED;
+			return FLOW_CONTINUE;
+		}
 		return FLOW_END_STEP;
+	}
 	for (;;) {
-		run_out(r, "  %sr retry · s skip · q abort%s ", term_c(TC_BOLD), term_c(TC_RESET));
-		int k = term_read_key("rsq");
+		if (deviated)
+			run_out(r, "  %sa accept · r retry · s skip · q abort%s ", term_c(TC_BOLD), term_c(TC_RESET));
+		else
+			run_out(r, "  %sr retry · s skip · q abort%s ", term_c(TC_BOLD), term_c(TC_RESET));
+		int k = term_read_key(deviated ? "arsq" : "rsq");
 		run_out(r, "\n");
 		switch (k) {
 		case 'r':
 			return FLOW_RETRY;
+		case 'a':
 		case 's': {
-			char *reason = ask_line(r, "reason for skipping");
+			char *reason = ask_line(r, k == 'a' ? "reason for accepting the deviation"
+							    : "reason for skipping");
 			if (!reason)
 				return FLOW_INTERRUPT;
 			step_note_skip(r, ss, b, reason);
 			free(reason);
-			*final = V_SKIPPED;
+			*final = k == 'a' ? V_ACCEPTED : V_SKIPPED;
 			return FLOW_CONTINUE;
 		}
 		case TERM_INTERRUPTED:

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "match.h"
 #include "xalloc.h"
 
 static void add(struct runbook *rb, int line, int col, enum diag_severity sev, const char *rule,
@@ -126,6 +127,46 @@ static void check_sections(struct runbook *rb)
 		check_blocks(rb, &rb->rollback);
 }
 
+/* ---- expected output patterns ---- */
+
+static void compile_one(struct runbook *rb, const char *text, const char *mode_attr, int first_line,
+			int col_base)
+{
+	enum match_mode mode;
+	struct match_error me;
+
+	if (match_mode_parse(mode_attr, &mode) < 0)
+		return; /* bad-attribute already reported */
+	memset(&me, 0, sizeof(me));
+	struct expectation *e = expectation_compile(text, mode, &me);
+	if (!e) {
+		diag_add(&rb->diags, rb->path, first_line + (me.line > 0 ? me.line - 1 : 0),
+			 me.col > 0 ? me.col + col_base : 1, DIAG_ERROR, "invalid-pattern",
+			 "expected output: %s", me.msg);
+		return;
+	}
+	expectation_free(e);
+}
+
+static int compile_expected(const struct rb_step *st, const struct rb_command *cmd, bool v, void *data)
+{
+	struct runbook *rb = data;
+	(void)st;
+	(void)v;
+	if (cmd->expected)
+		compile_one(rb, cmd->expected->text, rb_attr_get(cmd->expected, "match"),
+			    cmd->expected->text_line, cmd->expected->col - 1);
+	if (cmd->block->kind == BLOCK_CONSOLE) {
+		struct rb_console_cmd *cc;
+		size_t n = rb_console_split(cmd->block, &cc);
+		for (size_t i = 0; i < n; i++)
+			if (*cc[i].expected)
+				compile_one(rb, cc[i].expected, NULL, cc[i].expected_line, cmd->block->col - 1);
+		rb_console_free(cc, n);
+	}
+	return 0;
+}
+
 /* ---- switching rules off ---- */
 
 struct block_span {
@@ -213,6 +254,7 @@ void lint_runbook(struct runbook *rb)
 {
 	check_sections(rb);
 	check_steps(rb);
+	rb_for_each_command(rb, compile_expected, rb);
 	apply_switches(rb);
 	diag_sort(&rb->diags);
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 void runbook_free(struct runbook *rb)
 {
 	if (!rb)
@@ -112,4 +114,47 @@ int rb_for_each_command(const struct runbook *rb, rb_block_fn fn, void *data)
 	if (rb->rollback.line && (r = each_in_step(&rb->rollback, fn, data)))
 		return r;
 	return 0;
+}
+
+size_t rb_console_split(const struct rb_block *b, struct rb_console_cmd **out)
+{
+	struct rb_console_cmd *v = NULL;
+	size_t n = 0, alloc = 0;
+	const char *p = b->text;
+	int line = b->text_line;
+
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		if (len >= 2 && (p[0] == '$' || p[0] == '#') && p[1] == ' ') {
+			ALLOC_GROW(v, n + 1, alloc);
+			v[n].cmd = xmemdupz(p + 2, len - 2);
+			v[n].expected = xstrdup("");
+			v[n].line = line;
+			v[n].expected_line = line + 1;
+			n++;
+		} else if (n && len >= 2 && p[0] == '>' && p[1] == ' ' && !*v[n - 1].expected) {
+			char *joined = xasprintf("%s\n%.*s", v[n - 1].cmd, (int)(len - 2), p + 2);
+			free(v[n - 1].cmd);
+			v[n - 1].cmd = joined;
+			v[n - 1].expected_line = line + 1;
+		} else if (n) {
+			char *joined = xasprintf("%s%.*s\n", v[n - 1].expected, (int)len, p);
+			free(v[n - 1].expected);
+			v[n - 1].expected = joined;
+		}
+		p += len + (eol ? 1 : 0);
+		line++;
+	}
+	*out = v;
+	return n;
+}
+
+void rb_console_free(struct rb_console_cmd *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].cmd);
+		free(v[i].expected);
+	}
+	free(v);
 }

@@ -180,6 +180,18 @@ const char *rb_block_kind_name(enum block_kind kind);
 const char *rb_step_role_name(enum step_role role);
 bool rb_block_runnable(const struct rb_block *block);
 
+/* A console block's prompted commands: "$ cmd" lines ("> " lines continue
+ * them) and the lines after each, its expected output. */
+struct rb_console_cmd {
+	char *cmd;
+	char *expected;
+	int line;          /* file line of the "$ " line */
+	int expected_line; /* file line of the first expected line */
+};
+/* rb_console_split splits a console block; free with rb_console_free(). */
+size_t rb_console_split(const struct rb_block *b, struct rb_console_cmd **out);
+void rb_console_free(struct rb_console_cmd *v, size_t n);
+
 /* rb_for_each_command calls fn for every runnable block of the runbook in
  * document order: setup, steps (commands then verifications), final
  * verification, rollback.  Stops early when fn returns non-zero. */
