@@ -23,6 +23,10 @@
 
 extern char **environ;
 
+static void show_verdict(struct run *r, const struct block_outcome *o);
+static void show_command(struct run *r, const struct rb_step *st, const struct rb_block *b,
+			 const char *label, size_t i, size_t n, const char *text, int line);
+
 static const char *const spinner_frames[] = { "⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏" };
 
 /* ---------- small helpers ---------- */
@@ -352,6 +356,24 @@ static void execute(struct run *r, const struct rb_block *b, const char *text, i
 		judge_output(r, b, expected_text, expected, o);
 }
 
+void run_fix_command(struct run *r, const char *text, int line, struct block_outcome *o)
+{
+	static struct rb_block fix_block = { .kind = BLOCK_SHELL, .lang = "bash", .info = "bash",
+					     .text = "", .index = -1 };
+	struct strbuf t = STRBUF_INIT;
+	strbuf_addstr(&t, text);
+	strbuf_addch(&t, '\n');
+	memset(o, 0, sizeof(*o));
+	strbuf_init(&o->diff, 0);
+	o->exit_code = -1;
+	run_out(r, "\n  %sfix%s %s· from the failure table, line %d%s\n", term_c(TC_BOLD), term_c(TC_RESET),
+		term_c(TC_DIM), line, term_c(TC_RESET));
+	show_text_block(r, t.buf, "  $ ");
+	exec_shell(r, &fix_block, t.buf, line, o);
+	show_verdict(r, o);
+	strbuf_release(&t);
+}
+
 /* ---------- prompts ---------- */
 
 /* ask_reason reads a non-empty reason; NULL when the operator interrupted. */
@@ -411,6 +433,132 @@ static void show_verdict(struct run *r, const struct block_outcome *o)
 }
 
 /* ---------- steps ---------- */
+
+bool run_rollback_available(const struct run *r)
+{
+	if (r->rb->rollback.ncommands)
+		return true;
+	for (size_t i = 0; i < r->nstates; i++)
+		if (r->states[i].ran && r->states[i].step->nrollback)
+			return true;
+	return false;
+}
+
+static void show_rollback_state(struct run *r, const struct rb_command *const *cmds, size_t n,
+				const enum verdict *done)
+{
+	run_out(r, "\n  %sState of the rollback:%s\n", term_c(TC_BOLD), term_c(TC_RESET));
+	for (size_t i = 0; i < n; i++) {
+		const struct rb_block *b = cmds[i]->block;
+		const char *what = b->comment ? b->comment : b->text;
+		size_t len = strcspn(what, "\n");
+		run_out(r, "  %s%-10s%s %zu. %.*s  %s(line %d)%s\n", term_c(verdict_colour(done[i])),
+			done[i] == V_PENDING ? "not run" : verdict_name(done[i]), term_c(TC_RESET), i + 1,
+			(int)(len > 70 ? 70 : len), what, term_c(TC_DIM), b->text_line, term_c(TC_RESET));
+	}
+	run_out(r, "  %sThe commands marked \"not run\" have not been applied: the database is partly rolled back.%s\n",
+		term_c(TC_YELLOW), term_c(TC_RESET));
+}
+
+int run_rollback_commands(struct run *r, struct step_state *ss, const struct rb_command *const *cmds,
+			  size_t n, enum flow *flow)
+{
+	enum verdict *done = xcalloc(n ? n : 1, sizeof(*done));
+	int ret = 0;
+
+	*flow = FLOW_CONTINUE;
+	for (size_t i = 0; i < n; i++) {
+		const struct rb_block *b = cmds[i]->block;
+		show_command(r, NULL, b, "rollback", i, n, b->text, b->text_line);
+		if (r->interactive) {
+			char *reason = NULL;
+			enum ask a = ask_before(r, &reason);
+			if (a == ASK_SKIP) {
+				run_out(r, "  %s- skipped: %s%s\n", term_c(TC_DIM), reason, term_c(TC_RESET));
+				step_note_skip(r, ss, b, reason);
+				free(reason);
+				done[i] = V_SKIPPED;
+				continue;
+			}
+			if (a != ASK_RUN) {
+				*flow = a == ASK_QUIT ? FLOW_QUIT : FLOW_INTERRUPT;
+				ret = -1;
+				show_rollback_state(r, cmds, n, done);
+				break;
+			}
+		}
+		struct block_outcome o;
+		execute(r, b, b->text, b->text_line, cmds[i]->expected ? cmds[i]->expected->text : NULL,
+			cmds[i]->expected, &o);
+		show_verdict(r, &o);
+		step_note_outcome(r, ss, b, &o);
+		done[i] = o.verdict;
+		bool ok = verdict_ok(o.verdict);
+		if (!ok && o.verdict == V_DEVIATED && o.diff.len)
+			show_text_block(r, o.diff.buf, "    ");
+		block_outcome_release(&o);
+		if (!ok) {
+			ret = -1;
+			if (done[i] == V_INTERRUPTED)
+				*flow = FLOW_INTERRUPT;
+			run_out(r, "  %sThe rollback stops here: command %zu of %zu failed.%s\n", term_c(TC_RED), i + 1,
+				n, term_c(TC_RESET));
+			show_rollback_state(r, cmds, n, done);
+			break;
+		}
+	}
+	free(done);
+	return ret;
+}
+
+/* run_rollback_after undoes what the run did: the steps' own rollback
+ * blocks in reverse order when the runbook gives them, otherwise the whole
+ * Rollback Procedure. */
+void run_rollback_after(struct run *r)
+{
+	const struct rb_command **cmds = NULL;
+	size_t n = 0, alloc = 0;
+	bool per_step = false;
+	enum flow flow;
+
+	for (size_t i = 0; i < r->nstates; i++)
+		if (r->states[i].ran && r->states[i].step->nrollback)
+			per_step = true;
+	if (per_step) {
+		for (size_t i = r->nstates; i-- > 0;) {
+			const struct rb_step *st = r->states[i].step;
+			if (!r->states[i].ran)
+				continue;
+			for (size_t k = 0; k < st->nrollback; k++) {
+				ALLOC_GROW(cmds, n + 1, alloc);
+				cmds[n++] = &st->rollback[k];
+			}
+		}
+	} else {
+		for (size_t k = 0; k < r->rb->rollback.ncommands; k++) {
+			ALLOC_GROW(cmds, n + 1, alloc);
+			cmds[n++] = &r->rb->rollback.commands[k];
+		}
+	}
+	run_out(r, "\n%sRolling back%s %s(%s, %zu command%s)%s\n", term_c(TC_BOLD), term_c(TC_RESET),
+		term_c(TC_DIM), per_step ? "the steps' own rollback blocks, newest first" : "the Rollback Procedure",
+		n, n == 1 ? "" : "s", term_c(TC_RESET));
+	struct step_state rs;
+	memset(&rs, 0, sizeof(rs));
+	rs.step = &r->rb->rollback;
+	strbuf_init(&rs.last_output, 0);
+	if (!n) {
+		run_out(r, "  %sthe runbook has no rollback commands%s\n", term_c(TC_RED), term_c(TC_RESET));
+		r->rollback_failed = true;
+	} else if (run_rollback_commands(r, &rs, cmds, n, &flow) < 0) {
+		r->rollback_failed = true;
+	} else {
+		r->rolled_back = true;
+		run_out(r, "  %s✓ rolled back%s\n", term_c(TC_GREEN), term_c(TC_RESET));
+	}
+	step_state_release(&rs);
+	free(cmds);
+}
 
 static void show_command(struct run *r, const struct rb_step *st, const struct rb_block *b,
 			 const char *label, size_t i, size_t n, const char *text, int line)
@@ -524,6 +672,19 @@ static enum flow run_step(struct run *r, struct step_state *ss)
 	ss->verdict = V_PASSED;
 	ss->ran = true;
 	step_begin(r, ss);
+	if (st->role == STEP_ROLLBACK) {
+		const struct rb_command **cmds = xcalloc(st->ncommands ? st->ncommands : 1, sizeof(*cmds));
+		for (size_t i = 0; i < st->ncommands; i++)
+			cmds[i] = &st->commands[i];
+		if (run_rollback_commands(r, ss, cmds, st->ncommands, &flow) < 0 && flow == FLOW_CONTINUE)
+			ss->verdict = V_FAILED;
+		free(cmds);
+		if (flow == FLOW_INTERRUPT)
+			ss->verdict = V_INTERRUPTED;
+		ss->duration_ms = proc_now_ms() - t0;
+		step_end(r, ss);
+		return flow;
+	}
 	for (size_t i = 0; i < st->ncommands && flow == FLOW_CONTINUE; i++)
 		flow = run_one(r, ss, &st->commands[i], st->role == STEP_MAIN ? "command" : "block", i,
 			       st->ncommands, st->role == STEP_MAIN);
@@ -582,6 +743,14 @@ static void summary(struct run *r)
 			strbuf_addf(&extra, "; %s %s", ss->step->role == STEP_SETUP ? "the setup" :
 				    "the final verification", verdict_name(ss->verdict));
 	}
+	if (r->opts.mode == MODE_ROLLBACK) {
+		run_out(r, "\n%sResult: %s%s (%s)%s\n", term_c(r->exit_code == EXIT_OK ? TC_GREEN : TC_RED),
+			term_c(TC_BOLD), r->exit_code == EXIT_OK ? "rolled back" : result, d, term_c(TC_RESET));
+		strbuf_release(&extra);
+		return;
+	}
+	if (r->rolled_back || r->rollback_failed)
+		strbuf_addf(&extra, "; %s", r->rolled_back ? "rolled back" : "the rollback failed");
 	run_out(r, "\n%sResult: %s%s — %zu of %zu steps passed, %zu failed%s (%s)%s\n",
 		term_c(r->exit_code == EXIT_OK ? TC_GREEN : TC_RED), term_c(TC_BOLD), result, passed, total,
 		failed, extra.buf, d, term_c(TC_RESET));
@@ -732,6 +901,11 @@ void plan_states(struct run *r)
 		r->states[r->nstates].step = &rb->setup;
 		r->states[r->nstates++].selected = true;
 	}
+	if (r->opts.mode == MODE_ROLLBACK) {
+		r->states[r->nstates].step = &rb->rollback;
+		r->states[r->nstates++].selected = true;
+		return;
+	}
 	for (size_t i = 0; i < rb->nsteps; i++) {
 		struct step_state *ss = &r->states[r->nstates++];
 		ss->step = &rb->steps[i];
@@ -751,7 +925,7 @@ void plan_states(struct run *r)
 static enum flow preflight(struct run *r)
 {
 	const struct runbook *rb = r->rb;
-	if (!rb->nprereqs)
+	if (!rb->nprereqs || r->opts.mode == MODE_ROLLBACK)
 		return FLOW_CONTINUE;
 	run_out(r, "\n%sPrerequisites%s\n", term_c(TC_BOLD), term_c(TC_RESET));
 	for (size_t i = 0; i < rb->nprereqs; i++) {
@@ -846,12 +1020,100 @@ int run_steps(struct run *r)
 		r->exit_code = EXIT_FAIL;
 	else
 		r->exit_code = EXIT_OK;
-	if (r->rollback_requested)
+	if (r->rollback_requested && act != FLOW_INTERRUPT) {
 		run_rollback_after(r);
+		if (r->exit_code == EXIT_OK)
+			r->exit_code = EXIT_FAIL;
+	}
 	return r->exit_code;
 }
 
-int cli_run(int argc, char **argv)
+/* run_file loads path and runs it with r->opts (and back-end options
+ * already given); the caller zeroed r.  *captures (when non-NULL) gets the
+ * variables captured during the run.  Returns the exit code. */
+int run_file(struct run *r, const char *path, struct run_var **captures, size_t *ncaptures)
+{
+	struct strbuf err = STRBUF_INIT;
+	int code;
+
+	term_init(r->opts.no_color);
+	r->tty_out = term_is_tty();
+	r->interactive = !r->opts.yes && !r->opts.dry_run;
+	if (r->interactive && !term_can_prompt()) {
+		fprintf(stderr, "runbook %s: stdin is not a terminal, so nobody can answer the prompts.\n"
+				"Use --yes to run unattended, or --dry-run to see what would run.\n",
+			r->opts.mode == MODE_ROLLBACK ? "rollback" : "run");
+		run_backends_release(r);
+		return EXIT_USAGE;
+	}
+	r->rb = runbook_load(path, &err, NULL);
+	if (!r->rb) {
+		fprintf(stderr, "runbook: %s\n", err.buf);
+		strbuf_release(&err);
+		run_backends_release(r);
+		return EXIT_INVALID;
+	}
+	strbuf_release(&err);
+	lint_runbook(r->rb);
+	if (diag_count(&r->rb->diags, DIAG_ERROR) || prepare_expectations(r) < 0) {
+		release_expectations(r);
+		diag_print(&r->rb->diags, stderr);
+		fprintf(stderr, "runbook: %s has errors; fix them before running it (runbook check %s)\n",
+			r->rb->path, r->rb->path);
+		runbook_free(r->rb);
+		run_backends_release(r);
+		return EXIT_INVALID;
+	}
+	if (r->opts.only) {
+		bool found = false;
+		for (size_t i = 0; i < r->rb->nsteps; i++)
+			found |= r->rb->steps[i].number == r->opts.only;
+		if (!found) {
+			runbook_free(r->rb);
+			run_backends_release(r);
+			return cli_usage_error("run", "there is no step %d", r->opts.only);
+		}
+	}
+	if (r->opts.mode == MODE_ROLLBACK && !r->rb->rollback.ncommands) {
+		fprintf(stderr, "runbook: %s has no Rollback Procedure with commands\n", r->rb->path);
+		runbook_free(r->rb);
+		run_backends_release(r);
+		return EXIT_INVALID;
+	}
+	if (run_init(r) < 0) {
+		runbook_free(r->rb);
+		run_backends_release(r);
+		return EXIT_ENV;
+	}
+	plan_states(r);
+	if (r->opts.dry_run) {
+		dry_run(r);
+		run_release(r);
+		return EXIT_OK;
+	}
+	run_out(r, "%s%s%s%s  %s(%s, %zu steps%s)%s\n", term_c(TC_BOLD),
+		r->opts.mode == MODE_ROLLBACK ? "Rollback: " : "", *r->rb->title ? r->rb->title : r->rb->path,
+		term_c(TC_RESET), term_c(TC_DIM), r->rb->path, r->rb->nsteps,
+		r->interactive ? "" : ", unattended", term_c(TC_RESET));
+	if (run_backends_start(r) < 0) {
+		r->exit_code = EXIT_ENV;
+		code = EXIT_ENV;
+	} else {
+		code = run_steps(r);
+	}
+	summary(r);
+	if (captures) {
+		*captures = r->captured;
+		*ncaptures = r->ncaptured;
+		r->captured = NULL;
+		r->ncaptured = 0;
+	}
+	run_release(r);
+	return code;
+}
+
+/* run_command parses the options shared by run and rollback. */
+static int run_command(int argc, char **argv, enum run_mode mode)
 {
 	static const struct option opts[] = {
 		{ "yes", no_argument, NULL, 'y' },
@@ -868,10 +1130,12 @@ int cli_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *cmd = mode == MODE_ROLLBACK ? "rollback" : "run";
 	struct run r;
-	int c, code;
+	int c;
 
 	memset(&r, 0, sizeof(r));
+	r.opts.mode = mode;
 	r.opts.timeout_ms = (int64_t)RUN_DEFAULT_TIMEOUT_S * 1000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+ynh", opts, NULL)) != -1) {
@@ -885,8 +1149,11 @@ int cli_run(int argc, char **argv)
 		case 'F':
 		case 'O': {
 			long n = strtol(optarg, &end, 10);
-			if (*end || n < 1 || n > INT_MAX)
-				return cli_usage_error("run", "--%s needs a step number", c == 'F' ? "from" : "only");
+			if (*end || n < 1 || n > INT_MAX || mode == MODE_ROLLBACK) {
+				run_backends_release(&r);
+				return cli_usage_error(cmd, "--%s needs a step number (and only applies to run)",
+						       c == 'F' ? "from" : "only");
+			}
 			if (c == 'F')
 				r.opts.from = (int)n;
 			else
@@ -896,9 +1163,11 @@ int cli_run(int argc, char **argv)
 		case 'T':
 		case 'G': {
 			double s = strtod(optarg, &end);
-			if (*end || s <= 0)
-				return cli_usage_error("run", "--%s needs a positive number of seconds",
+			if (*end || s <= 0) {
+				run_backends_release(&r);
+				return cli_usage_error(cmd, "--%s needs a positive number of seconds",
 						       c == 'T' ? "timeout" : "kill-grace");
+			}
 			if (c == 'T')
 				r.opts.timeout_ms = (int64_t)(s * 1000);
 			else
@@ -906,80 +1175,46 @@ int cli_run(int argc, char **argv)
 			break;
 		}
 		case 'v':
-			if (parse_var(&r.opts, optarg) < 0)
-				return cli_usage_error("run", "--var needs NAME=VALUE with a shell variable name, got '%s'",
+			if (parse_var(&r.opts, optarg) < 0) {
+				run_backends_release(&r);
+				return cli_usage_error(cmd, "--var needs NAME=VALUE with a shell variable name, got '%s'",
 						       optarg);
+			}
 			break;
 		case 'h':
-			usage_run();
+			if (mode == MODE_ROLLBACK)
+				printf("usage: runbook rollback FILE [options]\n"
+				       "  runs the runbook's setup, then its Rollback Procedure command by command,\n"
+				       "  asking before each one (--yes runs them all).  Options as for run.\n");
+			else
+				usage_run();
 			run_backend_usage();
+			run_backends_release(&r);
 			return EXIT_OK;
 		default:
 			if (run_backend_option(&r, c, optarg) == 0)
 				break;
-			return cli_usage_error("run", "unknown option");
+			run_backends_release(&r);
+			return cli_usage_error(cmd, "unknown option or bad value");
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage_error("run", "expected exactly one FILE");
-	if (r.opts.from && r.opts.only)
-		return cli_usage_error("run", "--from and --only cannot be combined");
+	if (optind != argc - 1) {
+		run_backends_release(&r);
+		return cli_usage_error(cmd, "expected exactly one FILE");
+	}
+	if (r.opts.from && r.opts.only) {
+		run_backends_release(&r);
+		return cli_usage_error(cmd, "--from and --only cannot be combined");
+	}
+	return run_file(&r, argv[optind], NULL, NULL);
+}
 
-	term_init(r.opts.no_color);
-	r.tty_out = term_is_tty();
-	r.interactive = !r.opts.yes && !r.opts.dry_run;
-	if (r.interactive && !term_can_prompt()) {
-		fprintf(stderr, "runbook run: stdin is not a terminal, so nobody can answer the prompts.\n"
-				"Use --yes to run unattended, or --dry-run to see what would run.\n");
-		return EXIT_USAGE;
-	}
+int cli_run(int argc, char **argv)
+{
+	return run_command(argc, argv, MODE_RUN);
+}
 
-	struct strbuf err = STRBUF_INIT;
-	r.rb = runbook_load(argv[optind], &err, NULL);
-	if (!r.rb) {
-		fprintf(stderr, "runbook: %s\n", err.buf);
-		strbuf_release(&err);
-		return EXIT_INVALID;
-	}
-	strbuf_release(&err);
-	lint_runbook(r.rb);
-	if (diag_count(&r.rb->diags, DIAG_ERROR) || prepare_expectations(&r) < 0) {
-		release_expectations(&r);
-		diag_print(&r.rb->diags, stderr);
-		fprintf(stderr, "runbook: %s has errors; fix them before running it (runbook check %s)\n",
-			r.rb->path, r.rb->path);
-		runbook_free(r.rb);
-		return EXIT_INVALID;
-	}
-	if (r.opts.only) {
-		bool found = false;
-		for (size_t i = 0; i < r.rb->nsteps; i++)
-			found |= r.rb->steps[i].number == r.opts.only;
-		if (!found) {
-			runbook_free(r.rb);
-			return cli_usage_error("run", "there is no step %d", r.opts.only);
-		}
-	}
-	if (run_init(&r) < 0) {
-		runbook_free(r.rb);
-		return EXIT_ENV;
-	}
-	plan_states(&r);
-	if (r.opts.dry_run) {
-		dry_run(&r);
-		run_release(&r);
-		return EXIT_OK;
-	}
-	run_out(&r, "%s%s%s  %s(%s, %zu steps%s)%s\n", term_c(TC_BOLD), *r.rb->title ? r.rb->title : r.rb->path,
-		term_c(TC_RESET), term_c(TC_DIM), r.rb->path, r.rb->nsteps,
-		r.interactive ? "" : ", unattended", term_c(TC_RESET));
-	if (run_backends_start(&r) < 0) {
-		r.exit_code = EXIT_ENV;
-		code = EXIT_ENV;
-	} else {
-		code = run_steps(&r);
-	}
-	summary(&r);
-	run_release(&r);
-	return code;
+int cli_rollback(int argc, char **argv)
+{
+	return run_command(argc, argv, MODE_ROLLBACK);
 }

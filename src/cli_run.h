@@ -40,8 +40,16 @@ struct run_var {
 	char *value;
 };
 
+enum run_mode {
+	MODE_RUN,      /* runbook run: setup, steps, final verification */
+	MODE_ROLLBACK, /* runbook rollback: setup, then the Rollback Procedure */
+};
+
 struct run_opts {
+	enum run_mode mode;
 	bool yes, dry_run, keep_going, no_color, quiet_output;
+	bool auto_fix;             /* --auto-fix: run documented fixes unattended */
+	bool on_fail_rollback;     /* --on-fail=rollback */
 	int from, only;            /* step numbers; 0 when unset */
 	int64_t timeout_ms;        /* default per block */
 	int64_t kill_grace_ms;     /* 0: the shell's default */
@@ -73,6 +81,7 @@ struct step_state {
 	enum verdict verdict;
 	int64_t duration_ms;
 	char *note;                /* skip or accept reason */
+	int fix_attempts;          /* --auto-fix runs a fix once per step */
 	struct strbuf last_output; /* stdout of the step's last block, for the final state */
 };
 
@@ -100,6 +109,8 @@ struct run {
 	int exit_code;
 	bool env_failure;
 	bool rollback_requested;
+	bool rolled_back;          /* a rollback ran to its end */
+	bool rollback_failed;      /* a rollback command failed */
 	int64_t t0;
 	struct redactor red;
 	/* live output */
@@ -115,17 +126,6 @@ struct run {
 	void *backend;
 };
 
-/* cli_run.c */
-void run_echo(struct run *r, enum io_stream which, const char *buf, size_t len);
-void run_tick(struct run *r);
-void run_flush(struct run *r);
-void run_out(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int run_init(struct run *r);
-void run_release(struct run *r);
-void plan_states(struct run *r);
-int run_steps(struct run *r);
-
-/* cli_steps.c */
 enum flow {
 	FLOW_CONTINUE, /* go on with the next block */
 	FLOW_RETRY,    /* run the same block again */
@@ -133,6 +133,27 @@ enum flow {
 	FLOW_QUIT,     /* the operator aborted */
 	FLOW_INTERRUPT,
 };
+
+/* cli_run.c */
+/* run_fix_command runs a documented fix as a shell block (state carried). */
+void run_fix_command(struct run *r, const char *text, int line, struct block_outcome *o);
+/* run_rollback_commands runs cmds in order (prompting when interactive);
+ * returns 0 when all ran or were skipped, -1 when one failed (the rest are
+ * not run), FLOW_QUIT/INTERRUPT style negatives via *flow. */
+int run_rollback_commands(struct run *r, struct step_state *ss, const struct rb_command *const *cmds,
+			  size_t n, enum flow *flow);
+bool run_rollback_available(const struct run *r);
+void run_echo(struct run *r, enum io_stream which, const char *buf, size_t len);
+void run_tick(struct run *r);
+void run_flush(struct run *r);
+void run_out(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int run_init(struct run *r);
+int run_file(struct run *r, const char *path, struct run_var **captures, size_t *ncaptures);
+void run_release(struct run *r);
+void plan_states(struct run *r);
+int run_steps(struct run *r);
+
+/* cli_steps.c */
 
 int prepare_expectations(struct run *r);
 void release_expectations(struct run *r);
@@ -150,6 +171,10 @@ void step_end(struct run *r, struct step_state *ss);
 void step_note_outcome(struct run *r, struct step_state *ss, const struct rb_block *b,
 		       const struct block_outcome *o);
 void step_note_skip(struct run *r, struct step_state *ss, const struct rb_block *b, const char *reason);
+struct failure_hit;
+void record_decision(struct run *r, const char *choice, const char *reason, const char *about);
+void record_suggestions(struct run *r, struct step_state *ss, const struct rb_block *b,
+			const struct rb_failure_row *rows, const struct failure_hit *hits, size_t n);
 void check_prerequisite(struct run *r, const struct rb_item *it, struct prereq_check *pc);
 void record_prereq(struct run *r, const struct rb_item *it, const char *status, const char *evidence);
 void check_final_state(struct run *r, struct step_state *ss);
@@ -169,7 +194,9 @@ void run_backends_release(struct run *r);
 	{ "keep", no_argument, NULL, 1005 }, \
 	{ "max-blocking", required_argument, NULL, 1006 }, \
 	{ "lock-timeout", required_argument, NULL, 1007 }, \
-	{ "no-preflight", no_argument, NULL, 1008 },
+	{ "no-preflight", no_argument, NULL, 1008 }, \
+	{ "auto-fix", no_argument, NULL, 1009 }, \
+	{ "on-fail", required_argument, NULL, 1010 },
 int run_backend_option(struct run *r, int c, const char *arg);
 void run_backend_usage(void);
 

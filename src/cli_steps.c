@@ -52,6 +52,11 @@ struct backend {
 	struct sandbox sb;
 	bool sb_started;
 
+	/* failure tables compiled once: one per step, then the general one */
+	struct failure_matcher **matchers;
+	bool *matcher_done;
+	size_t nmatchers;
+
 	/* monitor */
 	int64_t next_sample_ms;
 	bool sql_running;
@@ -121,6 +126,15 @@ int run_backend_option(struct run *r, int c, const char *arg)
 	case 1008:
 		b->no_preflight = true;
 		return 0;
+	case 1009:
+		r->opts.auto_fix = true;
+		return 0;
+	case 1010:
+		if (!strcmp(arg, "rollback"))
+			r->opts.on_fail_rollback = true;
+		else if (strcmp(arg, "stop"))
+			return -1;
+		return 0;
 	}
 	return -1;
 }
@@ -135,7 +149,10 @@ void run_backend_usage(void)
 	       "      --lock-timeout S    lock_timeout for SQL blocks (default 3s; 500ms works too)\n"
 	       "      --max-blocking S    pause (or, unattended, stop) a block that blocks other\n"
 	       "                          sessions longer than this (default 60)\n"
-	       "      --no-preflight      do not check prerequisites against the database\n");
+	       "      --no-preflight      do not check prerequisites against the database\n"
+	       "      --auto-fix          unattended: run a matching documented fix and retry, or\n"
+	       "                          continue where the runbook says it is safe to proceed\n"
+	       "      --on-fail=rollback  unattended: roll back what was done when a step fails\n");
 }
 
 /* ---------- the target ---------- */
@@ -404,6 +421,10 @@ void run_backends_release(struct run *r)
 			fprintf(stderr, "runbook: %s\n", msg.buf);
 	}
 	sandbox_release(&b->sb);
+	for (size_t i = 0; i < b->nmatchers; i++)
+		failure_matcher_free(b->matchers[i]);
+	free(b->matchers);
+	free(b->matcher_done);
 	free(b->target);
 	free(b->target_display);
 	free(b->runbook_key);
@@ -1048,6 +1069,133 @@ void judge_output(struct run *r, const struct rb_block *b, const char *expected_
 	strbuf_release(&both);
 }
 
+
+/* ---------- diagnosis ---------- */
+
+static struct failure_matcher *matcher_for(struct run *r, size_t idx, const struct rb_failure_row *rows,
+					   size_t n)
+{
+	struct backend *b = be(r);
+	if (!b->matchers) {
+		b->nmatchers = r->rb->nsteps + 1;
+		b->matchers = xcalloc(b->nmatchers, sizeof(*b->matchers));
+		b->matcher_done = xcalloc(b->nmatchers, sizeof(*b->matcher_done));
+	}
+	if (!b->matcher_done[idx]) {
+		const char **cells = xcalloc(n ? n : 1, sizeof(*cells));
+		for (size_t i = 0; i < n; i++)
+			cells[i] = rows[i].error;
+		b->matchers[idx] = n ? failure_matcher_new(cells, n) : NULL;
+		b->matcher_done[idx] = true;
+		free(cells);
+	}
+	return b->matchers[idx];
+}
+
+struct diagnosis {
+	const struct rb_failure_row *rows;
+	struct failure_hit *hits;
+	size_t nhits;
+	bool general;
+	const struct rb_failure_row *best;
+};
+
+static size_t step_index(const struct run *r, const struct rb_step *st)
+{
+	for (size_t i = 0; i < r->rb->nsteps; i++)
+		if (&r->rb->steps[i] == st)
+			return i;
+	return (size_t)-1;
+}
+
+static void diagnose(struct run *r, const struct rb_step *st, const struct block_outcome *o,
+		     struct diagnosis *d)
+{
+	const char *out = o->have_capture ? o->out.text.buf : "";
+	size_t out_len = o->have_capture ? o->out.text.len : 0;
+	const char *err = o->have_capture ? o->err.text.buf : "";
+	size_t err_len = o->have_capture ? o->err.text.len : 0;
+	struct strbuf extra = STRBUF_INIT;
+	size_t idx = step_index(r, st);
+
+	memset(d, 0, sizeof(*d));
+	/* a timeout or a deviation is evidence too */
+	strbuf_add(&extra, err, err_len);
+	strbuf_addf(&extra, "\n%s\n", o->reason);
+	if (idx != (size_t)-1 && st->nfailures) {
+		struct failure_matcher *fm = matcher_for(r, idx, st->failures, st->nfailures);
+		if (fm) {
+			d->nhits = failure_matcher_rank(fm, out, out_len, extra.buf, extra.len,
+							*o->sqlstate ? o->sqlstate : NULL, &d->hits);
+			d->rows = st->failures;
+		}
+	}
+	if (!d->nhits && r->rb->ngeneral_failures) {
+		failure_hits_free(d->hits, d->nhits);
+		d->hits = NULL;
+		struct failure_matcher *fm = matcher_for(r, r->rb->nsteps, r->rb->general_failures,
+							 r->rb->ngeneral_failures);
+		if (fm) {
+			d->nhits = failure_matcher_rank(fm, out, out_len, extra.buf, extra.len,
+							*o->sqlstate ? o->sqlstate : NULL, &d->hits);
+			d->rows = r->rb->general_failures;
+			d->general = true;
+		}
+	}
+	if (d->nhits)
+		d->best = &d->rows[d->hits[0].row];
+	strbuf_release(&extra);
+}
+
+static void diagnosis_release(struct diagnosis *d)
+{
+	failure_hits_free(d->hits, d->nhits);
+	memset(d, 0, sizeof(*d));
+}
+
+static bool safe_to_proceed(const char *solution)
+{
+	static const char *const words[] = { "safe to proceed", "safe to continue", "safe to ignore",
+					     "can be ignored", "can safely be ignored", "ok to proceed",
+					     "okay to proceed", NULL };
+	return mentions(solution, words);
+}
+
+static void show_diagnosis(struct run *r, const struct rb_step *st, const struct diagnosis *d,
+			   const struct block_outcome *o)
+{
+	if (*o->sqlstate)
+		run_out(r, "  %sSQLSTATE %s%s\n", term_c(TC_DIM), o->sqlstate, term_c(TC_RESET));
+	if (!d->nhits) {
+		if (st->nfailures || r->rb->ngeneral_failures)
+			run_out(r, "\n  %sNo documented fix matches this error.%s\n", term_c(TC_YELLOW),
+				term_c(TC_RESET));
+		if (r->rb->troubleshooting && *r->rb->troubleshooting) {
+			run_out(r, "  %sThe runbook's troubleshooting section (line %d):%s\n", term_c(TC_DIM),
+				r->rb->troubleshooting_line, term_c(TC_RESET));
+			const char *p = r->rb->troubleshooting;
+			for (int i = 0; *p && i < 15; i++) {
+				const char *eol = strchr(p, '\n');
+				size_t len = eol ? (size_t)(eol - p) : strlen(p);
+				run_out(r, "    %.*s\n", (int)len, p);
+				p += len + (eol ? 1 : 0);
+			}
+		}
+		return;
+	}
+	run_out(r, "\n  %sDocumented fix%s%s (%s, line %d):\n", term_c(TC_BOLD), d->nhits > 1 ? "es" : "",
+		term_c(TC_RESET), d->general ? "Troubleshooting" : "If This Fails",
+		d->rows[d->hits[0].row].line);
+	for (size_t i = 0; i < d->nhits && i < 3; i++) {
+		const struct rb_failure_row *row = &d->rows[d->hits[i].row];
+		run_out(r, "  %s%s %s%s  %s(%s)%s\n", term_c(i ? TC_YELLOW : TC_GREEN), i ? "·" : "▸", row->error,
+			term_c(TC_RESET), term_c(TC_DIM), d->hits[i].why, term_c(TC_RESET));
+		if (*row->cause)
+			run_out(r, "      cause:    %s\n", row->cause);
+		run_out(r, "      solution: %s\n", row->solution);
+	}
+}
+
 static char *ask_line(struct run *r, const char *what)
 {
 	struct strbuf line = STRBUF_INIT;
@@ -1065,50 +1213,162 @@ static char *ask_line(struct run *r, const char *what)
 	}
 }
 
+/* try_fix runs the documented fix; true when it passed. */
+static bool try_fix(struct run *r, const struct rb_failure_row *row)
+{
+	struct block_outcome fo;
+	run_fix_command(r, row->fix, row->line, &fo);
+	bool ok = fo.verdict == V_PASSED;
+	record_decision(r, "fix", row->fix, ok ? "the fix passed" : "the fix failed");
+	block_outcome_release(&fo);
+	return ok;
+}
+
 enum flow on_failure(struct run *r, struct step_state *ss, const struct rb_block *b,
 		     const struct block_outcome *o, enum verdict *final)
 {
 	bool deviated = o->verdict == V_DEVIATED;
+	struct diagnosis d;
+	enum flow flow = FLOW_END_STEP;
 
 	*final = o->verdict;
 	if (deviated && o->diff.len)
 		show_diff(r, &o->diff);
+	diagnose(r, ss->step, o, &d);
+	show_diagnosis(r, ss->step, &d, o);
+	record_suggestions(r, ss, b, d.rows, d.hits, d.nhits);
+	const char *fix = d.best ? d.best->fix : NULL;
+	bool can_continue = d.best && safe_to_proceed(d.best->solution);
+	bool can_rollback = run_rollback_available(r) && r->opts.mode == MODE_RUN;
+
 	if (!r->interactive) {
 		if (deviated && r->opts.accept_deviations) {
 			run_out(r, "  %saccepted (--accept-deviations)%s\n", term_c(TC_YELLOW), term_c(TC_RESET));
 			step_note_skip(r, ss, b, "--accept-deviations");
+			record_decision(r, "accept", "--accept-deviations", o->reason);
 			*final = V_ACCEPTED;
-			return FLOW_CONTINUE;
+			flow = FLOW_CONTINUE;
+		} else if (r->opts.auto_fix && fix && ss->fix_attempts < 1) {
+			ss->fix_attempts++;
+			run_out(r, "  %s--auto-fix: running the documented fix%s\n", term_c(TC_YELLOW), term_c(TC_RESET));
+			if (try_fix(r, d.best))
+				flow = FLOW_RETRY;
+		} else if (r->opts.auto_fix && can_continue) {
+			char *why = xasprintf("%s: %s", d.best->error, d.best->solution);
+			run_out(r, "  %s--auto-fix: the runbook says it is safe to proceed%s\n", term_c(TC_YELLOW),
+				term_c(TC_RESET));
+			step_note_skip(r, ss, b, why);
+			record_decision(r, "continue", why, "--auto-fix");
+			free(why);
+			*final = V_ACCEPTED;
+			flow = FLOW_CONTINUE;
 		}
-		return FLOW_END_STEP;
+		if (flow == FLOW_END_STEP && r->opts.on_fail_rollback && can_rollback) {
+			r->rollback_requested = true;
+			record_decision(r, "roll back", "--on-fail=rollback", o->reason);
+		}
+		diagnosis_release(&d);
+		return flow;
 	}
 	for (;;) {
-		if (deviated)
-			run_out(r, "  %sa accept · r retry · s skip · q abort%s ", term_c(TC_BOLD), term_c(TC_RESET));
-		else
-			run_out(r, "  %sr retry · s skip · q abort%s ", term_c(TC_BOLD), term_c(TC_RESET));
-		int k = term_read_key(deviated ? "arsq" : "rsq");
+		struct strbuf keys = STRBUF_INIT, menu = STRBUF_INIT;
+		strbuf_addstr(&keys, "r");
+		strbuf_addstr(&menu, "r retry");
+		if (fix) {
+			strbuf_addch(&keys, 'f');
+			strbuf_addf(&menu, " · f fix: %s", fix);
+		}
+		if (can_continue) {
+			strbuf_addch(&keys, 'c');
+			strbuf_addstr(&menu, " · c continue");
+		}
+		if (deviated) {
+			strbuf_addch(&keys, 'a');
+			strbuf_addstr(&menu, " · a accept");
+		}
+		strbuf_addstr(&keys, "s");
+		strbuf_addstr(&menu, " · s skip");
+		if (can_rollback) {
+			strbuf_addch(&keys, 'b');
+			strbuf_addstr(&menu, " · b roll back");
+		}
+		strbuf_addstr(&keys, "q");
+		strbuf_addstr(&menu, " · q abort");
+		run_out(r, "  %s%s%s ", term_c(TC_BOLD), menu.buf, term_c(TC_RESET));
+		int k = term_read_key(keys.buf);
 		run_out(r, "\n");
+		strbuf_release(&keys);
+		strbuf_release(&menu);
 		switch (k) {
 		case 'r':
-			return FLOW_RETRY;
+			record_decision(r, "retry", "", o->reason);
+			flow = FLOW_RETRY;
+			break;
+		case 'f':
+			if (!try_fix(r, d.best))
+				continue;
+			flow = FLOW_RETRY;
+			break;
+		case 'c': {
+			char *why = xasprintf("%s: %s", d.best->error, d.best->solution);
+			step_note_skip(r, ss, b, why);
+			record_decision(r, "continue", why, o->reason);
+			free(why);
+			*final = V_ACCEPTED;
+			flow = FLOW_CONTINUE;
+			break;
+		}
 		case 'a':
 		case 's': {
 			char *reason = ask_line(r, k == 'a' ? "reason for accepting the deviation"
 							    : "reason for skipping");
-			if (!reason)
-				return FLOW_INTERRUPT;
+			if (!reason) {
+				flow = FLOW_INTERRUPT;
+				break;
+			}
 			step_note_skip(r, ss, b, reason);
+			record_decision(r, k == 'a' ? "accept" : "skip", reason, o->reason);
 			free(reason);
 			*final = k == 'a' ? V_ACCEPTED : V_SKIPPED;
-			return FLOW_CONTINUE;
+			flow = FLOW_CONTINUE;
+			break;
 		}
+		case 'b':
+			record_decision(r, "roll back", "operator", o->reason);
+			r->rollback_requested = true;
+			flow = FLOW_END_STEP;
+			break;
 		case TERM_INTERRUPTED:
-			return FLOW_INTERRUPT;
+			flow = FLOW_INTERRUPT;
+			break;
 		default:
-			return FLOW_QUIT;
+			record_decision(r, "abort", "operator", o->reason);
+			flow = FLOW_QUIT;
+			break;
 		}
+		break;
 	}
+	diagnosis_release(&d);
+	return flow;
+}
+
+void record_decision(struct run *r, const char *choice, const char *reason, const char *about)
+{
+	(void)r;
+	(void)choice;
+	(void)reason;
+	(void)about;
+}
+
+void record_suggestions(struct run *r, struct step_state *ss, const struct rb_block *b,
+			const struct rb_failure_row *rows, const struct failure_hit *hits, size_t n)
+{
+	(void)r;
+	(void)ss;
+	(void)b;
+	(void)rows;
+	(void)hits;
+	(void)n;
 }
 
 /* ---------- the final state ---------- */
@@ -1213,9 +1473,4 @@ void check_final_state(struct run *r, struct step_state *ss)
 	free(values);
 	if (!all && verdict_ok(ss->verdict))
 		ss->verdict = V_FAILED;
-}
-
-void run_rollback_after(struct run *r)
-{
-	(void)r;
 }

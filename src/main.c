@@ -15,6 +15,8 @@ struct command {
 static const struct command commands[] = {
 	{ "show", cli_show, "show FILE [--json]               the plan a runbook describes" },
 	{ "run", cli_run, "run FILE [--yes] [--dry-run] ...     execute (interactive on a terminal)" },
+	{ "rollback", cli_rollback, "rollback FILE [--yes]           run the Rollback Procedure" },
+	{ "rehearse", cli_rehearse, "rehearse FILE [--seed SQL]       sandbox: forward, rollback, forward again" },
 	{ "check", cli_check, "check FILE... [--json]           lint: FILE:LINE:COL: error|warning: msg [rule]" },
 };
 
