@@ -114,7 +114,7 @@ int cli_rehearse(int argc, char **argv)
 		     again = { "forward again", 0, 0, false };
 	struct run_var *caps = NULL;
 	size_t ncaps = 0;
-	char work[] = "/tmp/runbook-rehearse-XXXXXX";
+	char work[PATH_MAX];
 	bool schema_same = false, have_schema = false, have_work = false;
 	int code = EXIT_FAIL, c;
 
@@ -229,6 +229,8 @@ int cli_rehearse(int argc, char **argv)
 		goto out;
 	}
 	/* files the runbook writes (backups) go to a scratch directory */
+	snprintf(work, sizeof(work), "%s/runbook-rehearse-XXXXXX",
+		 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!getcwd(cwd, sizeof(cwd)) || !mkdtemp(work) || chdir(work) < 0) {
 		fprintf(stderr, "runbook: cannot set up a scratch directory: %s\n", strerror(errno));
 		code = EXIT_ENV;

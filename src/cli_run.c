@@ -941,8 +941,10 @@ static enum flow preflight(struct run *r)
 		if (pc.status == PREREQ_FAILED) {
 			run_out(r, "  %s✗ %s%s  %s\n", term_c(TC_RED), it->text, term_c(TC_RESET), pc.evidence);
 			record_prereq(r, it, "failed", pc.evidence);
-			if (!r->interactive)
+			if (!r->interactive) {
+				r->env_failure = true;
 				return FLOW_QUIT;
+			}
 			run_out(r, "  %sc continue anyway · q quit%s ", term_c(TC_BOLD), term_c(TC_RESET));
 			int k = term_read_key("cq");
 			run_out(r, "\n");
@@ -956,8 +958,8 @@ static enum flow preflight(struct run *r)
 			continue;
 		}
 		if (!r->interactive) {
-			run_out(r, "  %s?%s %s  %s(confirmed by --yes)%s\n", term_c(TC_YELLOW), term_c(TC_RESET),
-				it->text, term_c(TC_DIM), term_c(TC_RESET));
+			run_out(r, "  %s?%s %s  %s(confirmed by --yes%s%s)%s\n", term_c(TC_YELLOW), term_c(TC_RESET),
+				it->text, term_c(TC_DIM), *pc.evidence ? "; " : "", pc.evidence, term_c(TC_RESET));
 			record_prereq(r, it, "confirmed", "--yes");
 			continue;
 		}
@@ -1011,7 +1013,7 @@ int run_steps(struct run *r)
 			break;
 	}
 	if (act == FLOW_QUIT)
-		r->exit_code = EXIT_ABORTED;
+		r->exit_code = r->env_failure ? EXIT_ENV : EXIT_ABORTED;
 	else if (act == FLOW_INTERRUPT || proc_sigint_count() > 0)
 		r->exit_code = EXIT_INTERRUPTED;
 	else if (r->env_failure)

@@ -1188,6 +1188,9 @@ static void show_diagnosis(struct run *r, const struct rb_step *st, const struct
 		d->rows[d->hits[0].row].line);
 	for (size_t i = 0; i < d->nhits && i < 3; i++) {
 		const struct rb_failure_row *row = &d->rows[d->hits[i].row];
+		/* alternatives only when they are about as good as the best */
+		if (i && !d->hits[i].pattern_hit && d->hits[i].score < 0.9 * d->hits[0].score)
+			break;
 		run_out(r, "  %s%s %s%s  %s(%s)%s\n", term_c(i ? TC_YELLOW : TC_GREEN), i ? "·" : "▸", row->error,
 			term_c(TC_RESET), term_c(TC_DIM), d->hits[i].why, term_c(TC_RESET));
 		if (*row->cause)

@@ -2718,7 +2718,7 @@ static const struct {
 	{ "no such file or directory", "not found missing" },
 	{ "command not found", "missing" },
 	{ "is the server running|could not connect to server", "connection refused" },
-	{ "does not exist", "not found missing" },
+	{ "does not exist", "missing" },
 	{ "already exists|duplicate key value", "already exist duplicate" },
 	{ "lock timeout|could not obtain lock", "lock timeout locked" },
 	{ "deadlock detected", "deadlock lock" },

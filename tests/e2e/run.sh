@@ -117,7 +117,7 @@ expect Step 2/4: Needs a file
 expect \[Enter\] run
 send \r
 expect failed: exit 1
-expect r retry · s skip · q abort
+expect r retry · s skip
 send r
 expect failed: exit 1
 expect r retry
@@ -168,7 +168,7 @@ FIX
 expect \[Enter\] run
 send \r
 expect failed: exit 1
-expect r retry · s skip · q abort
+expect r retry · s skip
 sleep 100
 SCRIPT
 touch "$marker"

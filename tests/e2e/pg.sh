@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# pg.sh - PostgreSQL-native features of `runbook run` against the harness's
+# real server: SQL blocks, preflight, the run lock, the lock guard rail, the
+# final state, the sandbox and rehearse (as root and as a normal user).
+. "$(dirname "$0")/../lib/tap.sh"
+
+P=$FIXTURES/pg
+export NO_COLOR=1
+cd "$TMP"
+
+url() { echo "postgresql:///$1?host=$PGHOST&port=$PGPORT&user=postgres"; }
+mkdb() { psql -qX -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null 2>&1; }
+
+# --- SQL blocks: psql-style output, application_name, errors with SQLSTATE and line
+mkdb pg_sql
+DATABASE_URL=$(url pg_sql) run_rb run --yes "$P/sql-blocks.md"
+is "$rc" 1 "the runbook fails at its broken step"
+like "$out" '│ INSERT 0 2' "command tags as psql prints them"
+like "$out" '│   2 \| two;with;semicolons' "semicolons inside strings do not split statements"
+like "$out" '│ \(2 rows\)' "row counts as psql prints them"
+like "$out" '1/3: Create and fill' "first step header"
+like "$out" '│ runbook/sql-blocks/step-2' "psql started by a shell block carries application_name runbook/<runbook>/<step>"
+like "$out" '│  runbook/sql-blocks/step-2' "the SQL connection carries it too"
+like "$out" 'ERROR 42P01: relation "no_such_table" does not exist \(.*sql-blocks.md:38\)' "an SQL error shows SQLSTATE, message and the statement's line in the runbook"
+like "$out" 'SQLSTATE 42P01' "the diagnosis shows the SQLSTATE"
+unlike "$out" 'Step 1/3.*deviated' "the expected table matches"
+
+# --- preflight: checks against the server, and another session's open transaction
+mkdb pg_pre
+DATABASE_URL=$(url pg_pre) run_rb run --yes "$P/preflight.md"
+is "$rc" 0 "preflight passes on an idle database"
+like "$out" '✓ PostgreSQL 14\+ is installed and running +server 1[0-9.]+.* answers \(needs 14\+\)' "version checked against 14+"
+like "$out" '✓ You have admin access to the database +postgres is a superuser' "privileges checked"
+like "$out" '✓ No active transactions are running against the database +no other session' "open transactions checked"
+like "$out" 'free disk space cannot be seen from SQL' "free disk: says it cannot be checked and asks"
+
+psql -X -d pg_pre -c "BEGIN; CREATE TABLE held (id int); SELECT pg_sleep(30);" >/dev/null 2>&1 &
+holder=$!
+for i in $(seq 50); do
+	[ "$(psql -AtX -d pg_pre -c "SELECT count(*) FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND datname = 'pg_pre'")" -gt 0 ] && break
+	sleep 0.1
+done
+DATABASE_URL=$(url pg_pre) run_rb run --yes "$P/preflight.md"
+is "$rc" 4 "preflight refuses to start while another session has an open transaction (exit 4)"
+like "$out" '✗ No active transactions are running against the database' "the check fails"
+like "$out" 'pid [0-9]+, active for .*SELECT pg_sleep\(30\)' "with the other session's pid, state, age and query"
+unlike "$out" 'Step 1/1' "no step runs"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+psql -qX -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'pg_pre' AND pid <> pg_backend_pid()" >/dev/null
+
+# --- the run lock: a second run of the same runbook on the same database is refused
+mkdb pg_lock
+DATABASE_URL=$(url pg_lock) "$RUNBOOK" run --yes "$P/slow.md" >"$TMP/first.out" 2>&1 &
+first=$!
+for i in $(seq 50); do
+	[ "$(psql -AtX -d pg_lock -c "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'runbook/slow/lock'")" -gt 0 ] && break
+	sleep 0.1
+done
+DATABASE_URL=$(url pg_lock) run_rb run --yes "$P/slow.md"
+is "$rc" 4 "the second concurrent run is refused (exit 4)"
+like "$out" 'another run of slow holds the run lock' "it says why"
+like "$out" 'pid [0-9]+, application_name runbook/slow/lock, user postgres, client local socket, started 20' "with the holder's pid, application_name, client and start time"
+wait $first
+is "$?" 0 "the first run completes"
+DATABASE_URL=$(url pg_lock) run_rb run --yes "$P/slow.md"
+is "$rc" 0 "once it is done the lock is free again"
+
+# --- guard rail: DDL waits at most lock_timeout, retries, never queues in front of others
+mkdb pg_busy
+psql -qX -d pg_busy -c "CREATE TABLE busy (id int); INSERT INTO busy SELECT generate_series(1, 1000);" >/dev/null
+psql -X -d pg_busy -c "BEGIN; SELECT count(*) FROM busy; SELECT pg_sleep(8);" >/dev/null 2>&1 &
+reader=$!
+sleep 0.5
+# a third session keeps reading while our ALTER tries
+( end=$((SECONDS + 4)); while [ $SECONDS -lt $end ]; do
+	s=$(date +%s%N); psql -qAtX -d pg_busy -c "SELECT count(*) FROM busy" >/dev/null; e=$(date +%s%N)
+	echo $(( (e - s) / 1000000 ))
+  done >"$TMP/waits" ) &
+third=$!
+DATABASE_URL=$(url pg_busy) run_rb run --yes --lock-timeout 300ms "$P/locked.md"
+wait $third
+is "$rc" 1 "the ALTER gives up while a long transaction holds the table"
+like "$out" 'ERROR 55P03: canceling statement due to lock timeout.* after 2 lock-timeout retries' "it fails with 55P03 after its 2 retries"
+max=$(sort -n "$TMP/waits" | tail -1)
+diag "longest wait of the third session: ${max} ms (lock_timeout 300 ms)"
+ok "[ -n '$max' ] && [ '$max' -lt 1300 ]" "a third session is never blocked longer than the lock timeout plus 1 s"
+kill $reader 2>/dev/null; wait $reader 2>/dev/null
+psql -qX -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'pg_busy' AND pid <> pg_backend_pid()" >/dev/null
+DATABASE_URL=$(url pg_busy) run_rb run --yes --lock-timeout 300ms "$P/locked.md"
+is "$rc" 0 "once the long transaction is gone the ALTER goes through"
+
+# --- final state: checked by column name, pass and fail
+mkdb pg_final
+DATABASE_URL=$(url pg_final) run_rb run --yes "$P/final-state.md"
+is "$rc" 1 "a final state that is not reached fails the run"
+like "$out" '✓ one_exists = 1' "a metric that holds passes"
+like "$out" '✗ two_exists = 0, expected 1' "a metric that does not is shown with its actual value"
+psql -qX -d pg_final -c "CREATE TABLE fs_two (id int)" >/dev/null
+DATABASE_URL=$(url pg_final) run_rb run --yes "$P/final-state.md"
+is "$rc" 0 "with both tables the final state passes"
+
+# --- rehearse: forward, rollback, schema compared, forward again
+mkdir -p "$TMP/sbx"
+TMPDIR="$TMP/sbx" run_rb rehearse "$FIXTURES/../../runbooks/001-add-last-login-at.md"
+is "$rc" 0 "rehearse of the seed-001 runbook passes"
+like "$out" 'schema restored +passed +identical to before' "the schema after the rollback is the schema before"
+like "$out" 'forward again +passed' "the forward run passes a second time"
+like "$out" 'Verdict: REHEARSED' "one-screen verdict"
+TMPDIR="$TMP/sbx" run_rb rehearse "$P/rehearse-bad.md"
+is "$rc" 1 "a rollback that leaves a table behind fails the rehearsal"
+like "$out" 'schema restored +FAILED +DIFFERS from before' "the schema difference is reported"
+like "$out" 'CREATE TABLE public.rb_b' "with the leftover shown"
+is "$(ls -A "$TMP/sbx")" "" "rehearse leaves no sandbox or scratch directory behind"
+
+# --- the sandbox as a normal user (when the tests run as root)
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p "$TMP/nobody"
+	chown nobody "$TMP/nobody"
+	cp "$FIXTURES/../../runbooks/001-add-last-login-at.md" "$TMP/nobody/"
+	mkdir -p "$TMP/nobody/runbooks/seeds"
+	cp "$FIXTURES/../../runbooks/seeds/users.sql" "$TMP/nobody/runbooks/seeds/"
+	chown -R nobody "$TMP/nobody"
+	(cd "$TMP/nobody" && HOME="$TMP/nobody" TMPDIR="$TMP/nobody" runuser -u nobody -- \
+		"$RUNBOOK" rehearse 001-add-last-login-at.md) >"$TMP/nobody.out" 2>&1
+	is "$?" 0 "rehearse as a normal user (nobody) passes"
+	like "$(cat "$TMP/nobody.out")" 'Verdict: REHEARSED' "with the same verdict"
+	(cd "$TMP/nobody" && HOME="$TMP/nobody" TMPDIR="$TMP/nobody" runuser -u nobody -- \
+		"$RUNBOOK" run --yes --sandbox 001-add-last-login-at.md) >"$TMP/nobody2.out" 2>&1
+	is "$?" 0 "run --sandbox as a normal user passes"
+else
+	run_rb run --yes --sandbox "$FIXTURES/../../runbooks/001-add-last-login-at.md"
+	is "$rc" 0 "run --sandbox as a normal user passes"
+fi
+run_rb run --yes --sandbox "$FIXTURES/../../runbooks/001-add-last-login-at.md"
+is "$rc" 0 "run --sandbox as $(id -un) passes"
+like "$out" 'sandbox: PostgreSQL in .*loaded .*users.sql' "the sandbox is seeded from the runbook's Seed data"
+
+done_testing
