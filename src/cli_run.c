@@ -336,6 +336,11 @@ void block_outcome_release(struct block_outcome *o)
 		capture_release(&o->err);
 	}
 	strbuf_release(&o->diff);
+	for (size_t i = 0; i < o->ncaptures; i++) {
+		free(o->captures[i].name);
+		free(o->captures[i].value);
+	}
+	free(o->captures);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -347,6 +352,7 @@ static void execute(struct run *r, const struct rb_block *b, const char *text, i
 	memset(o, 0, sizeof(*o));
 	strbuf_init(&o->diff, 0);
 	o->exit_code = -1;
+	o->line = line;
 	if (b->kind == BLOCK_SQL) {
 		run_sql_block(r, b, o);
 	} else {
@@ -366,6 +372,7 @@ void run_fix_command(struct run *r, const char *text, int line, struct block_out
 	memset(o, 0, sizeof(*o));
 	strbuf_init(&o->diff, 0);
 	o->exit_code = -1;
+	o->line = line;
 	run_out(r, "\n  %sfix%s %s· from the failure table, line %d%s\n", term_c(TC_BOLD), term_c(TC_RESET),
 		term_c(TC_DIM), line, term_c(TC_RESET));
 	show_text_block(r, t.buf, "  $ ");
@@ -488,6 +495,11 @@ int run_rollback_commands(struct run *r, struct step_state *ss, const struct rb_
 			}
 		}
 		struct block_outcome o;
+		if (journal_block_start(r, ss, b, b->text, b->text_line, 1) < 0) {
+			*flow = FLOW_QUIT;
+			ret = -1;
+			break;
+		}
 		execute(r, b, b->text, b->text_line, cmds[i]->expected ? cmds[i]->expected->text : NULL,
 			cmds[i]->expected, &o);
 		show_verdict(r, &o);
@@ -617,8 +629,13 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 				break;
 			}
 		}
-		for (;;) {
+		for (int attempt = 1;; attempt++) {
 			struct block_outcome o;
+			if (journal_block_start(r, ss, b, text, line, attempt) < 0) {
+				flow = FLOW_QUIT;
+				final = V_FAILED;
+				break;
+			}
 			execute(r, b, text, line, expected_text, expected, &o);
 			show_verdict(r, &o);
 			step_note_outcome(r, ss, b, &o);
@@ -699,6 +716,23 @@ static enum flow run_step(struct run *r, struct step_state *ss)
 	return flow;
 }
 
+char *run_ask_reason(struct run *r, const char *what)
+{
+	return ask_reason(r, what);
+}
+
+int run_verify_only(struct run *r, struct step_state *ss)
+{
+	const struct rb_step *st = ss->step;
+	enum flow flow = FLOW_CONTINUE;
+	run_out(r, "\n%sVerifying %s (in flight when the run stopped)%s\n", term_c(TC_BOLD), st->title,
+		term_c(TC_RESET));
+	ss->verdict = V_PASSED;
+	for (size_t i = 0; i < st->nverifications && flow == FLOW_CONTINUE; i++)
+		flow = run_one(r, ss, &st->verifications[i], "verification", i, st->nverifications, false);
+	return flow == FLOW_CONTINUE && verdict_ok(ss->verdict) ? 0 : -1;
+}
+
 /* ---------- the whole run ---------- */
 
 static void summary(struct run *r)
@@ -718,7 +752,7 @@ static void summary(struct run *r)
 		format_duration(ss->duration_ms, d, sizeof(d));
 		run_out(r, "  %-8s %-40.40s %s%-12s%s %s\n", label, ss->step->title,
 			term_c(verdict_colour(ss->verdict)), verdict_name(ss->verdict), term_c(TC_RESET),
-			ss->ran ? d : "");
+			ss->ran ? d : ss->done_earlier ? "(earlier session)" : "");
 		if (ss->step->role != STEP_MAIN)
 			continue;
 		total++;
@@ -831,6 +865,8 @@ int run_init(struct run *r)
 
 	r->t0 = proc_now_ms();
 	proc_signals_install();
+	/* a file size limit makes write() fail instead of killing us */
+	signal(SIGXFSZ, SIG_IGN);
 	proc_guard_start();
 	redactor_add_environ(&r->red, environ);
 	for (size_t i = 0; i < r->opts.nvars; i++)
@@ -882,6 +918,8 @@ void run_release(struct run *r)
 	for (size_t i = 0; i < r->nstates; i++)
 		step_state_release(&r->states[i]);
 	free(r->states);
+	free(r->log_path);
+	journal_resume_release(r);
 	for (int w = 0; w < 3; w++)
 		strbuf_release(&r->pending[w]);
 	redactor_release(&r->red);
@@ -986,9 +1024,16 @@ int run_steps(struct run *r)
 	enum flow act = FLOW_CONTINUE;
 	bool failed = false;
 
-	act = preflight(r);
+	bool asked_inflight = false;
+	act = r->resumed ? journal_resume_plan(r) : preflight(r);
 	for (size_t i = 0; i < r->nstates && act == FLOW_CONTINUE; i++) {
 		struct step_state *ss = &r->states[i];
+		if (r->resumed && !asked_inflight && ss->step->role != STEP_SETUP) {
+			asked_inflight = true;
+			act = journal_resume_inflight(r);
+			if (act != FLOW_CONTINUE)
+				break;
+		}
 		if (!ss->selected)
 			continue;
 		if (ss->step->role == STEP_FINAL && failed && !r->opts.keep_going)
@@ -1009,7 +1054,7 @@ int run_steps(struct run *r)
 			if (!r->opts.keep_going)
 				break;
 		}
-		if (r->rollback_requested)
+		if (r->rollback_requested || journal_failed(r))
 			break;
 	}
 	if (act == FLOW_QUIT)
@@ -1097,13 +1142,15 @@ int run_file(struct run *r, const char *path, struct run_var **captures, size_t 
 		r->opts.mode == MODE_ROLLBACK ? "Rollback: " : "", *r->rb->title ? r->rb->title : r->rb->path,
 		term_c(TC_RESET), term_c(TC_DIM), r->rb->path, r->rb->nsteps,
 		r->interactive ? "" : ", unattended", term_c(TC_RESET));
-	if (run_backends_start(r) < 0) {
+	if (run_backends_start(r) < 0 || journal_open(r, r->opts.mode == MODE_ROLLBACK ? "rollback" : "run") < 0) {
 		r->exit_code = EXIT_ENV;
 		code = EXIT_ENV;
 	} else {
 		code = run_steps(r);
 	}
 	summary(r);
+	journal_close(r, code == EXIT_OK ? "completed" : code == EXIT_ABORTED ? "aborted"
+			 : code == EXIT_INTERRUPTED ? "interrupted" : code == EXIT_ENV ? "environment" : "failed");
 	if (captures) {
 		*captures = r->captured;
 		*ncaptures = r->ncaptured;

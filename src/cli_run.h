@@ -57,6 +57,12 @@ struct run_opts {
 	size_t nvars, vars_alloc;
 	bool accept_deviations;    /* --accept-deviations */
 	bool verbose;
+	const char *log_path;      /* --log */
+	const char *sign_key;      /* --sign */
+	bool resume;               /* --resume[=LOG] */
+	const char *resume_log;
+	bool allow_changed;        /* --allow-changed */
+	const char *in_flight;     /* --in-flight=verify|rerun|done:REASON */
 };
 
 /* What one execution of a block produced. */
@@ -70,6 +76,9 @@ struct block_outcome {
 	struct capture out, err;
 	struct strbuf diff;        /* a deviation's diff */
 	char sqlstate[6];          /* SQL blocks: the error's SQLSTATE */
+	int line;                  /* file line of what ran */
+	struct run_var *captures;  /* what its expected output captured */
+	size_t ncaptures, captures_alloc;
 };
 
 void block_outcome_release(struct block_outcome *o);
@@ -82,6 +91,7 @@ struct step_state {
 	int64_t duration_ms;
 	char *note;                /* skip or accept reason */
 	int fix_attempts;          /* --auto-fix runs a fix once per step */
+	bool done_earlier;         /* resumed: done in an earlier session */
 	struct strbuf last_output; /* stdout of the step's last block, for the final state */
 };
 
@@ -124,6 +134,10 @@ struct run {
 	size_t nexpectations;
 	/* back ends added by later modules */
 	void *backend;
+	void *journal;
+	char *log_path;
+	bool resumed;
+	struct resume_info *resume;
 };
 
 enum flow {
@@ -185,6 +199,37 @@ void backend_tick(struct run *r);
 void backend_after_block(struct run *r, struct block_outcome *o);
 void run_backends_release(struct run *r);
 
+/* cli_journal.c */
+int journal_open(struct run *r, const char *mode);
+void journal_close(struct run *r, const char *result);
+bool journal_failed(struct run *r);
+int journal_option(struct run *r, int c, const char *arg);
+void journal_usage(void);
+void journal_step_start(struct run *r, struct step_state *ss);
+void journal_step_end(struct run *r, struct step_state *ss);
+int journal_block_start(struct run *r, struct step_state *ss, const struct rb_block *b, const char *text,
+			int line, int attempt);
+void journal_block_end(struct run *r, struct step_state *ss, const struct rb_block *b, int line,
+		       const struct block_outcome *o);
+void record_final_state(struct run *r, const char *metric, const char *expected, const char *actual,
+			bool ok);
+void record_monitor(struct run *r, const char *summary, int64_t longest_blocked_ms, size_t blocked,
+		    size_t blocking);
+void record_target(struct run *r);
+struct jrec;
+void journal_add_target(struct run *r, struct jrec *rec);
+int journal_resume(struct run *r, struct strbuf *err);
+/* journal_resume_plan marks the steps done in the earlier session; returns
+ * a flow (FLOW_QUIT when the operator or the options say stop). */
+enum flow journal_resume_plan(struct run *r);
+void journal_resume_release(struct run *r);
+/* journal_resume_inflight asks what to do with the step a crash interrupted
+ * (after the setup ran again). */
+enum flow journal_resume_inflight(struct run *r);
+/* cli_run.c helpers for resuming */
+char *run_ask_reason(struct run *r, const char *what);
+int run_verify_only(struct run *r, struct step_state *ss);
+
 /* options the back ends add to `runbook run` */
 #define RUN_BACKEND_OPTIONS \
 	{ "accept-deviations", no_argument, NULL, 1001 }, \
@@ -196,7 +241,12 @@ void run_backends_release(struct run *r);
 	{ "lock-timeout", required_argument, NULL, 1007 }, \
 	{ "no-preflight", no_argument, NULL, 1008 }, \
 	{ "auto-fix", no_argument, NULL, 1009 }, \
-	{ "on-fail", required_argument, NULL, 1010 },
+	{ "on-fail", required_argument, NULL, 1010 }, \
+	{ "log", required_argument, NULL, 1011 }, \
+	{ "sign", required_argument, NULL, 1012 }, \
+	{ "resume", optional_argument, NULL, 1013 }, \
+	{ "allow-changed", no_argument, NULL, 1014 }, \
+	{ "in-flight", required_argument, NULL, 1015 },
 int run_backend_option(struct run *r, int c, const char *arg);
 void run_backend_usage(void);
 

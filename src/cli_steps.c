@@ -16,6 +16,7 @@
 #include "cli_run.h"
 #include "match.h"
 #include "pg.h"
+#include "runlog.h"
 #include "sandbox.h"
 #include "shell.h"
 #include "term.h"
@@ -129,6 +130,8 @@ int run_backend_option(struct run *r, int c, const char *arg)
 	case 1009:
 		r->opts.auto_fix = true;
 		return 0;
+	case 1011: case 1012: case 1013: case 1014: case 1015:
+		return journal_option(r, c, arg);
 	case 1010:
 		if (!strcmp(arg, "rollback"))
 			r->opts.on_fail_rollback = true;
@@ -153,6 +156,7 @@ void run_backend_usage(void)
 	       "      --auto-fix          unattended: run a matching documented fix and retry, or\n"
 	       "                          continue where the runbook says it is safe to proceed\n"
 	       "      --on-fail=rollback  unattended: roll back what was done when a step fails\n");
+	journal_usage();
 }
 
 /* ---------- the target ---------- */
@@ -572,12 +576,26 @@ void check_prerequisite(struct run *r, const struct rb_item *it, struct prereq_c
 	check_db_item(r, it, pc);
 }
 
-void record_prereq(struct run *r, const struct rb_item *it, const char *status, const char *evidence)
+void journal_add_target(struct run *r, struct jrec *rec)
 {
-	(void)r;
-	(void)it;
-	(void)status;
-	(void)evidence;
+	struct backend *b = r->backend;
+	if (!b || !b->need_db || !b->target_known) {
+		jrec_null(rec, "target");
+		return;
+	}
+	jrec_open(rec, "target");
+	jrec_str(rec, "conninfo", b->target_display);
+	jrec_bool(rec, "sandbox", b->sandbox);
+	if (b->have_info) {
+		jrec_str(rec, "server_version", b->info.version);
+		jrec_int(rec, "server_version_num", b->info.version_num);
+		jrec_raw_str(rec, "system_identifier", b->info.system_identifier);
+		jrec_str(rec, "database", b->info.database);
+		jrec_str(rec, "user", b->info.user);
+	} else {
+		jrec_str(rec, "error", b->connect_error ? b->connect_error : "not connected");
+	}
+	jrec_close(rec);
 }
 
 /* after_setup learns the database from the shell when the setup exported
@@ -606,10 +624,12 @@ enum flow after_setup(struct run *r)
 	set_target(b, url.buf);
 	run_out(r, "%sdatabase: %s%s\n", term_c(TC_DIM), b->target_display, term_c(TC_RESET));
 	if (connect_target(r) == -2) {
+		record_target(r);
 		flow = FLOW_QUIT;
 		r->env_failure = true;
 		goto out;
 	}
+	record_target(r);
 	if (b->deferred) {
 		b->deferred = false;
 		run_out(r, "\n%sPrerequisites checked against the database%s\n", term_c(TC_BOLD),
@@ -644,6 +664,7 @@ void step_begin(struct run *r, struct step_state *ss)
 	struct strbuf err = STRBUF_INIT;
 	char step[32];
 
+	journal_step_start(r, ss);
 	if (!b->need_db)
 		return;
 	if (ss->step->role == STEP_MAIN)
@@ -663,15 +684,13 @@ void step_begin(struct run *r, struct step_state *ss)
 
 void step_end(struct run *r, struct step_state *ss)
 {
-	(void)r;
-	(void)ss;
+	journal_step_end(r, ss);
 }
 
 void step_note_outcome(struct run *r, struct step_state *ss, const struct rb_block *b,
 		       const struct block_outcome *o)
 {
-	(void)r;
-	(void)b;
+	journal_block_end(r, ss, b, o->line, o);
 	strbuf_reset(&ss->last_output);
 	if (o->have_capture)
 		strbuf_add(&ss->last_output, o->out.text.buf, o->out.text.len);
@@ -719,12 +738,19 @@ void backend_tick(struct run *r)
 	} else if (pg_sessions_by_application(b->monitor, b->app_name, &pids, &npids, &err) < 0) {
 		goto out;
 	}
+	int64_t longest = 0;
+	size_t nblocked = 0, nblocking = 0;
 	for (size_t i = 0; i < npids; i++) {
 		struct pg_monitor_sample s;
 		if (pg_monitor_sample(b->monitor, pids[i], &s, &err) < 0) {
 			pg_monitor_sample_release(&s);
 			continue;
 		}
+		nblocked += s.blocked_by_us.nr;
+		nblocking += s.blocking_us.nr;
+		for (size_t k = 0; k < s.blocked_by_us.nr; k++)
+			if (s.blocked_by_us.items[k].age_ms > longest)
+				longest = s.blocked_by_us.items[k].age_ms;
 		show_sessions(&line, "blocking", &s.blocked_by_us);
 		show_sessions(&line, "waiting for", &s.blocking_us);
 		if (s.progress.active && s.progress.blocks_total)
@@ -742,6 +768,7 @@ void backend_tick(struct run *r)
 	}
 	if (line.len && strcmp(line.buf, b->last_monitor)) {
 		snprintf(b->last_monitor, sizeof(b->last_monitor), "%s", line.buf);
+		record_monitor(r, line.buf, longest, nblocked, nblocking);
 		run_out(r, "\r\033[K  %s⚠ %s%s\n", term_c(TC_YELLOW), line.buf, term_c(TC_RESET));
 	}
 	if (b->guard_tripped) {
@@ -1058,6 +1085,10 @@ void judge_output(struct run *r, const struct rb_block *b, const char *expected_
 	} else {
 		for (size_t i = 0; i < mr.ncaptures; i++) {
 			run_add_capture(r, mr.captures[i].name, mr.captures[i].value);
+			ALLOC_GROW(o->captures, o->ncaptures + 1, o->captures_alloc);
+			o->captures[o->ncaptures].name = xstrdup(mr.captures[i].name);
+			o->captures[o->ncaptures].value = xstrdup(mr.captures[i].value);
+			o->ncaptures++;
 			run_out(r, "  %scaptured %s=%s%s\n", term_c(TC_CYAN), mr.captures[i].name,
 				mr.captures[i].value, term_c(TC_RESET));
 		}
@@ -1355,25 +1386,6 @@ enum flow on_failure(struct run *r, struct step_state *ss, const struct rb_block
 	return flow;
 }
 
-void record_decision(struct run *r, const char *choice, const char *reason, const char *about)
-{
-	(void)r;
-	(void)choice;
-	(void)reason;
-	(void)about;
-}
-
-void record_suggestions(struct run *r, struct step_state *ss, const struct rb_block *b,
-			const struct rb_failure_row *rows, const struct failure_hit *hits, size_t n)
-{
-	(void)r;
-	(void)ss;
-	(void)b;
-	(void)rows;
-	(void)hits;
-	(void)n;
-}
-
 /* ---------- the final state ---------- */
 
 /* parse_psql_table finds the last aligned table in text: a header line
@@ -1459,6 +1471,7 @@ void check_final_state(struct run *r, struct step_state *ss)
 				actual = values[k];
 		bool ok = actual && !strcmp(actual, row->expected);
 		all &= ok;
+		record_final_state(r, row->metric, row->expected, actual, ok);
 		if (ok)
 			run_out(r, "  %s✓%s %s = %s\n", term_c(TC_GREEN), term_c(TC_RESET), row->metric, actual);
 		else if (actual)

@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "run", cli_run, "run FILE [--yes] [--dry-run] ...     execute (interactive on a terminal)" },
 	{ "rollback", cli_rollback, "rollback FILE [--yes]           run the Rollback Procedure" },
 	{ "rehearse", cli_rehearse, "rehearse FILE [--seed SQL]       sandbox: forward, rollback, forward again" },
+	{ "keygen", cli_keygen, "keygen [-f FILE]                 Ed25519 signing key (OpenSSH format)" },
 	{ "check", cli_check, "check FILE... [--json]           lint: FILE:LINE:COL: error|warning: msg [rule]" },
 };
 
