@@ -1116,6 +1116,7 @@ int run_file(struct run *r, const char *path, struct run_var **captures, size_t 
 		for (size_t i = 0; i < r->rb->nsteps; i++)
 			found |= r->rb->steps[i].number == r->opts.only;
 		if (!found) {
+			release_expectations(r);
 			runbook_free(r->rb);
 			run_backends_release(r);
 			return cli_usage_error("run", "there is no step %d", r->opts.only);
@@ -1123,11 +1124,13 @@ int run_file(struct run *r, const char *path, struct run_var **captures, size_t 
 	}
 	if (r->opts.mode == MODE_ROLLBACK && !r->rb->rollback.ncommands) {
 		fprintf(stderr, "runbook: %s has no Rollback Procedure with commands\n", r->rb->path);
+		release_expectations(r);
 		runbook_free(r->rb);
 		run_backends_release(r);
 		return EXIT_INVALID;
 	}
 	if (run_init(r) < 0) {
+		release_expectations(r);
 		runbook_free(r->rb);
 		run_backends_release(r);
 		return EXIT_ENV;

@@ -64,11 +64,17 @@ echo
 true
 ```
 MD
-"$TOOLS_DIR/maxrss" "$RUNBOOK" run --yes "$TMP/big.md" >/dev/null 2>"$TMP/rss.err"
+# The documented bound is 48 MiB; an ASan build keeps shadow memory and a
+# quarantine of freed blocks, so it is measured with a small quarantine and
+# a bound of its own.
+bound=49152
+if [ -n "${ASAN_OPTIONS:-}" ]; then bound=262144; fi
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:quarantine_size_mb=4}" \
+	"$TOOLS_DIR/maxrss" "$RUNBOOK" run --yes "$TMP/big.md" >/dev/null 2>"$TMP/rss.err"
 is "$?" 0 "200 MB of output passes"
 rss=$(awk '/^maxrss_kib/ {print $2}' "$TMP/rss.err")
-diag "peak RSS with 220 MB of output: ${rss} KiB"
-ok "[ '$rss' -lt 49152 ]" "peak RSS stays under the documented 48 MiB bound (${rss} KiB)"
+diag "peak RSS with 220 MB of output: ${rss} KiB (bound ${bound} KiB)"
+ok "[ '$rss' -lt $bound ]" "peak RSS stays under the bound (${rss} KiB)"
 mkdir -p "$TMP/tmpdir"
 TMPDIR=$TMP/tmpdir "$RUNBOOK" run --yes "$TMP/big.md" >/dev/null 2>&1
 is "$(ls -A "$TMP/tmpdir")" "" "the work directory and its 200 MB spill file are removed at the end"
