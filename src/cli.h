@@ -21,6 +21,7 @@ enum exit_code {
 int cli_show(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_run(int argc, char **argv);
+int cli_new(int argc, char **argv);
 
 /* cli_usage_error prints "runbook CMD: message" and a hint, returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,6 +16,7 @@ static const struct command commands[] = {
 	{ "show", cli_show, "show FILE [--json]               the plan a runbook describes" },
 	{ "run", cli_run, "run FILE [--yes] [--dry-run] ...     execute (interactive on a terminal)" },
 	{ "check", cli_check, "check FILE... [--json]           lint: FILE:LINE:COL: error|warning: msg [rule]" },
+	{ "new", cli_new, "new TITLE [--template NAME] [-o FILE]   a runbook from a template (--list, --set)" },
 };
 
 static void usage(FILE *out)
