@@ -66,6 +66,9 @@ $(PROGRAM): $(OBJ_MAIN) $(O)/librunbook.a
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(OBJ_MAIN) $(O)/librunbook.a $(ALL_LDFLAGS) $(LIBS)
 
+# `runbook new` falls back to the installed templates
+$(O)/src/cli_new.o: ALL_CFLAGS += -DRUNBOOK_TEMPLATES_DIR='"$(PREFIX)/share/runbook/templates"'
+
 $(O)/librunbook.a: $(OBJ_LIB)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $(OBJ_LIB)

@@ -24,6 +24,7 @@ int cli_run(int argc, char **argv);
 int cli_rollback(int argc, char **argv);
 int cli_rehearse(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
+int cli_new(int argc, char **argv);
 
 /* cli_usage_error prints "runbook CMD: message" and a hint, returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{ "rehearse", cli_rehearse, "rehearse FILE [--seed SQL]       sandbox: forward, rollback, forward again" },
 	{ "keygen", cli_keygen, "keygen [-f FILE]                 Ed25519 signing key (OpenSSH format)" },
 	{ "check", cli_check, "check FILE... [--json]           lint: FILE:LINE:COL: error|warning: msg [rule]" },
+	{ "new", cli_new, "new TITLE [--template NAME] [-o FILE]   a runbook from a template (--list, --set)" },
 };
 
 static void usage(FILE *out)
