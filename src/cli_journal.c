@@ -703,6 +703,7 @@ int journal_resume(struct run *r, struct strbuf *err)
 		goto fail;
 	}
 	if (ri->inflight && !r->interactive && !r->opts.in_flight) {
+		r->usage_error = true;
 		strbuf_addf(err, "step %s was in flight when the run stopped; say what to do with it: "
 				 "--in-flight=verify, --in-flight=rerun or --in-flight=done:REASON",
 			    ri->inflight);

@@ -1146,8 +1146,8 @@ int run_file(struct run *r, const char *path, struct run_var **captures, size_t 
 		term_c(TC_RESET), term_c(TC_DIM), r->rb->path, r->rb->nsteps,
 		r->interactive ? "" : ", unattended", term_c(TC_RESET));
 	if (run_backends_start(r) < 0 || journal_open(r, r->opts.mode == MODE_ROLLBACK ? "rollback" : "run") < 0) {
-		r->exit_code = EXIT_ENV;
-		code = EXIT_ENV;
+		code = r->usage_error ? EXIT_USAGE : EXIT_ENV;
+		r->exit_code = code;
 	} else {
 		code = run_steps(r);
 	}

@@ -137,6 +137,7 @@ struct run {
 	void *journal;
 	char *log_path;
 	bool resumed;
+	bool usage_error;          /* the command line must say more (exit 2) */
 	struct resume_info *resume;
 };
 

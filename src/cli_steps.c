@@ -52,6 +52,7 @@ struct backend {
 
 	struct sandbox sb;
 	bool sb_started;
+	char *db_env[2];           /* DATABASE_URL=--db for the shell */
 
 	/* failure tables compiled once: one per step, then the general one */
 	struct failure_matcher **matchers;
@@ -388,8 +389,12 @@ int run_backends_start(struct run *r)
 		b->need_db = true;
 	} else {
 		b->need_db = runbook_needs_db(r->rb) || b->db_opt;
-		if (b->db_opt)
+		if (b->db_opt) {
 			set_target(b, b->db_opt);
+			/* shell blocks that say "$DATABASE_URL" reach the same database */
+			b->db_env[0] = xasprintf("DATABASE_URL=%s", b->db_opt);
+			r->shell_env = b->db_env;
+		}
 		else if (url && *url)
 			set_target(b, url);
 		else if (getenv("PGHOST") || getenv("PGDATABASE") || getenv("PGSERVICE"))
@@ -429,6 +434,7 @@ void run_backends_release(struct run *r)
 		failure_matcher_free(b->matchers[i]);
 	free(b->matchers);
 	free(b->matcher_done);
+	free(b->db_env[0]);
 	free(b->target);
 	free(b->target_display);
 	free(b->runbook_key);

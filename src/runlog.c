@@ -332,14 +332,28 @@ void jrec_free(struct jrec *r)
 
 static int write_line(struct runlog *log, const char *buf, size_t len, struct strbuf *err)
 {
-	ssize_t n;
-	do {
-		n = write(log->fd, buf, len);
-	} while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)len) {
-		int e = n < 0 ? errno : ENOSPC;
+	size_t done = 0;
+	int e = 0;
+
+	/* one write() normally; a short write is retried only to learn why
+	 * the rest cannot go (disk full, file size limit) */
+	while (done < len) {
+		ssize_t n = write(log->fd, buf + done, len - done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			e = errno;
+			break;
+		}
+		if (n == 0) {
+			e = ENOSPC;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (done != len) {
 		/* never leave half a line behind */
-		if (n > 0 && ftruncate(log->fd, (off_t)log->bytes) < 0)
+		if (done && ftruncate(log->fd, (off_t)log->bytes) < 0)
 			e = errno;
 		strbuf_addf(err, "journal: cannot write %s: %s", log->path, strerror(e));
 		log->failed = true;

@@ -43,8 +43,8 @@ like "$out" 'timed out: timed out after 1 s' "the verdict says timed out after 1
 bg=$(cat "$pidfile" 2>/dev/null)
 ok "[ -n '$bg' ]" "the background grandchild wrote its pid"
 sleep 0.2
-ok "! kill -0 $bg" "the background grandchild (sleep 1000 &) is gone"
-ok "! pgrep -f 'sleep 1000' >/dev/null" "no sleep 1000 survives anywhere"
+ok "! kill -0 $bg" "the background grandchild (sleep 1000.5 &) is gone"
+ok "! pgrep -f 'sleep 1000.5' >/dev/null" "no sleep 1000 survives anywhere"
 
 # --- memory stays bounded whatever a command prints
 cat >"$TMP/big.md" <<'MD'
@@ -212,7 +212,7 @@ expect interrupted
 SCRIPT
 is "$?" 130 "Ctrl-C during a block exits 130"
 like "$(tr -d '\r' <"$TMP/pty7.log")" '4 +Slow +interrupted' "the step is marked interrupted"
-ok "! pgrep -f 'sleep 30' >/dev/null" "the interrupted block's process is gone"
+ok "! pgrep -f 'sleep 37.25' >/dev/null" "the interrupted block's process is gone"
 
 # Ctrl-C twice kills a block that ignores SIGINT
 cat >"$TMP/stubborn.md" <<'MD'
@@ -222,7 +222,7 @@ cat >"$TMP/stubborn.md" <<'MD'
 
 ```bash
 trap '' INT
-sleep 31
+sleep 31.75
 ```
 
 ## Rollback Procedure
@@ -241,7 +241,7 @@ send \x03
 expect interrupted
 SCRIPT
 is "$?" 130 "a second Ctrl-C kills a block that ignores the first"
-ok "! pgrep -f 'sleep 31' >/dev/null" "nothing of the stubborn block survives"
+ok "! pgrep -f 'sleep 31.75' >/dev/null" "nothing of the stubborn block survives"
 
 # an interactive block reads the terminal; other blocks read /dev/null
 "$PTY" -t 20 -o "$TMP/pty9.log" -- "$RUNBOOK" run "$R/ask-name.md" <<SCRIPT >"$TMP/pty9.out" 2>&1
