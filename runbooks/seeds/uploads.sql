@@ -1,5 +1,5 @@
 -- uploads.sql - users (100,000 rows, from users.sql) and the files they
--- uploaded (200,000 rows), for the shadow-column type change runbook.
+-- uploaded (120,000 rows), for the shadow-column type change runbook.
 -- uploads.size_bytes is an INTEGER, and the largest files are already close
 -- to its limit of 2,147,483,647 bytes (2 GiB). Generated, no external data;
 -- random() is seeded so every load is the same.
@@ -21,11 +21,11 @@ INSERT INTO uploads (user_id, filename, content_type, size_bytes, created_at)
 SELECT u.id,
        'file_' || g || f.ext,
        f.content_type,
-       CASE WHEN g % 40000 = 0 THEN 2147000000 + g / 40000
+       CASE WHEN g % 30000 = 0 THEN 2147000000 + g / 30000
             ELSE floor(power(random(), 10) * 2100000000)::integer + 1024
        END,
        now() - (g * interval '157 seconds')
-FROM generate_series(1, 200000) AS g
+FROM generate_series(1, 120000) AS g
 JOIN LATERAL (
   SELECT (ARRAY['.jpg', '.png', '.pdf', '.mp4', '.zip'])[1 + g % 5] AS ext,
          (ARRAY['image/jpeg', 'image/png', 'application/pdf', 'video/mp4', 'application/zip'])[1 + g % 5] AS content_type
