@@ -28,6 +28,7 @@ struct shell {
 	char *state_exit; /* written by the dying shell's EXIT trap */
 	char *state_pre;  /* written before a block that may kill the shell */
 	char *state_last; /* the last snapshot restored, kept for a SIGKILL */
+	char *block_file; /* the current name of the file blocks are written to */
 	struct proc proc;
 	int ctl_fd;       /* our end of the shell's stdin */
 	int status_fd;    /* our end of fd 62 */
@@ -81,6 +82,26 @@ static int write_file(const char *path, const char *data, size_t len)
 	if (close(fd) < 0)
 		r = -1;
 	return r;
+}
+
+/* write_block writes a block's text to path.  Every block goes into the
+ * same file, renamed to the block's name: creating a new file per block
+ * costs an inode allocation (on ext4 with many recent deletions, about as
+ * much as all the rest of a trivial step), a rename only directory
+ * entries. */
+static int write_block(struct shell *sh, const char *path, const char *text, size_t len)
+{
+	if (sh->block_file && strcmp(sh->block_file, path) && rename(sh->block_file, path) < 0) {
+		free(sh->block_file);
+		sh->block_file = NULL;
+	}
+	if (write_file(path, text, len) < 0)
+		return -1;
+	if (!sh->block_file || strcmp(sh->block_file, path)) {
+		free(sh->block_file);
+		sh->block_file = xstrdup(path);
+	}
+	return 0;
 }
 
 /* shell_quote appends s single-quoted for bash. */
@@ -359,7 +380,7 @@ int shell_run(struct shell *sh, const struct shell_block *b, struct shell_result
 	strbuf_addf(&path, "%s/", sh->dir);
 	for (const char *s = b->name ? b->name : "block"; *s; s++)
 		strbuf_addch(&path, *s == '/' ? '_' : *s);
-	if (write_file(path.buf, b->text, strlen(b->text)) < 0) {
+	if (write_block(sh, path.buf, b->text, strlen(b->text)) < 0) {
 		strbuf_addf(err, "shell: cannot write %s: %s", path.buf, strerror(errno));
 		goto out;
 	}
@@ -610,5 +631,6 @@ void shell_free(struct shell *sh)
 	free(sh->state_exit);
 	free(sh->state_pre);
 	free(sh->state_last);
+	free(sh->block_file);
 	free(sh);
 }
