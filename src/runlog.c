@@ -1,4 +1,4 @@
-/* runlog.c - the hash-chained JSON Lines journal, with jansson. */
+/* runlog.c - the hash-chained JSON Lines journal (jansson reads it back). */
 #define _GNU_SOURCE
 #include "runlog.h"
 
@@ -189,79 +189,149 @@ out:
 
 /* ---------- records ---------- */
 
+/*
+ * Records are serialised as they are built, straight into one buffer, in
+ * exactly the bytes jansson's json_dumps(JSON_COMPACT | JSON_PRESERVE_ORDER)
+ * gives for the same object (tests/unit/test_runlog.c checks this by
+ * loading every line with jansson and dumping it again).  Building a jansson
+ * tree and dumping it cost more than everything else a trivial step does in
+ * this process (callgrind: json_dumps 27% and the tree ~15% of the
+ * executor's instructions).  Keys must be unique within an object (jansson
+ * would replace the earlier value; no record repeats a key).
+ */
+
 #define JREC_DEPTH 8
 
 struct jrec {
 	struct runlog *log;
-	json_t *root;
-	json_t *stack[JREC_DEPTH];
+	struct strbuf buf;
+	char close[JREC_DEPTH]; /* '}' or ']' for each open container */
+	bool empty[JREC_DEPTH]; /* nothing in it yet */
 	int depth;
 	size_t counts[REDACT_NRULES]; /* masks applied while building */
 };
+
+/* add_escaped appends valid UTF-8 as the inside of a JSON string, escaped
+ * as jansson escapes it. */
+static void add_escaped(struct strbuf *sb, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		strbuf_add(sb, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': strbuf_add(sb, "\\\"", 2); break;
+		case '\\': strbuf_add(sb, "\\\\", 2); break;
+		case '\b': strbuf_add(sb, "\\b", 2); break;
+		case '\f': strbuf_add(sb, "\\f", 2); break;
+		case '\n': strbuf_add(sb, "\\n", 2); break;
+		case '\r': strbuf_add(sb, "\\r", 2); break;
+		case '\t': strbuf_add(sb, "\\t", 2); break;
+		default: {
+			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			strbuf_add(sb, u, 6);
+		}
+		}
+	}
+	strbuf_add(sb, s + run, len - run);
+}
+
+/* add_string appends any bytes as a JSON string: invalid UTF-8 bytes
+ * become the text "\xNN" (four characters). */
+static void add_string(struct strbuf *sb, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0;
+
+	strbuf_addch(sb, '"');
+	while (i < len) {
+		size_t bad = utf8_check(s + i, len - i);
+		size_t good = bad ? bad - 1 : len - i;
+		add_escaped(sb, s + i, good);
+		i += good;
+		if (bad) {
+			unsigned char c = (unsigned char)s[i];
+			char x[5] = { '\\', '\\', 'x', hex[c >> 4], hex[c & 15] };
+			strbuf_add(sb, x, 5);
+			i++;
+		}
+	}
+	strbuf_addch(sb, '"');
+}
+
+static void add_int(struct strbuf *sb, int64_t v)
+{
+	char tmp[24];
+	char *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	strbuf_add(sb, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* key starts a member of the innermost container: the comma, and the key
+ * when that container is an object. */
+static void key(struct jrec *r, const char *k)
+{
+	if (!r->empty[r->depth])
+		strbuf_addch(&r->buf, ',');
+	r->empty[r->depth] = false;
+	if (r->close[r->depth] == '}') {
+		k = k ? k : "";
+		add_string(&r->buf, k, strlen(k));
+		strbuf_addch(&r->buf, ':');
+	}
+}
 
 struct jrec *runlog_rec(struct runlog *log, const char *type)
 {
 	struct jrec *r = xcalloc(1, sizeof(*r));
 	char ts[40];
 	r->log = log;
-	r->root = json_object();
+	strbuf_init(&r->buf, 512);
+	r->close[0] = '}';
 	runlog_iso_time(now_wall_ms(), ts);
-	json_object_set_new(r->root, "v", json_integer(RUNLOG_VERSION));
-	json_object_set_new(r->root, "seq", json_integer((json_int_t)log->seq));
-	json_object_set_new(r->root, "ts", json_string(ts));
-	json_object_set_new(r->root, "type", json_string(type));
-	json_object_set_new(r->root, "prev", json_string(log->prev));
-	r->stack[0] = r->root;
+	strbuf_addstr(&r->buf, "{\"v\":");
+	add_int(&r->buf, RUNLOG_VERSION);
+	strbuf_addstr(&r->buf, ",\"seq\":");
+	add_int(&r->buf, (int64_t)log->seq);
+	strbuf_addstr(&r->buf, ",\"ts\":");
+	add_string(&r->buf, ts, strlen(ts));
+	strbuf_addstr(&r->buf, ",\"type\":");
+	add_string(&r->buf, type, strlen(type));
+	strbuf_addstr(&r->buf, ",\"prev\":");
+	add_string(&r->buf, log->prev, strlen(log->prev));
 	return r;
 }
 
-static void put(struct jrec *r, const char *key, json_t *v)
+void jrec_strn(struct jrec *r, const char *k, const char *value, size_t len)
 {
-	json_t *top = r->stack[r->depth];
-	if (!v)
-		v = json_null();
-	if (json_is_array(top))
-		json_array_append_new(top, v);
-	else
-		json_object_set_new(top, key ? key : "", v);
-}
-
-/* sanitize makes any bytes valid UTF-8: invalid bytes become "\xNN". */
-static void sanitize(const char *s, size_t len, struct strbuf *out)
-{
-	size_t i = 0;
-	while (i < len) {
-		size_t bad = utf8_check(s + i, len - i);
-		size_t good = bad ? bad - 1 : len - i;
-		strbuf_add(out, s + i, good);
-		i += good;
-		if (bad) {
-			strbuf_addf(out, "\\x%02x", (unsigned char)s[i]);
-			i++;
-		}
-	}
-}
-
-void jrec_strn(struct jrec *r, const char *key, const char *value, size_t len)
-{
-	struct strbuf masked = STRBUF_INIT, clean = STRBUF_INIT;
+	key(r, k);
 	if (!value) {
-		put(r, key, json_null());
+		strbuf_add(&r->buf, "null", 4);
 		return;
 	}
 	if (r->log->red) {
+		struct strbuf masked = STRBUF_INIT;
 		size_t before[REDACT_NRULES];
 		memcpy(before, r->log->red->counts, sizeof(before));
 		redact(r->log->red, value, len, &masked);
-		for (int k = 0; k < REDACT_NRULES; k++)
-			r->counts[k] += r->log->red->counts[k] - before[k];
+		for (int i = 0; i < REDACT_NRULES; i++)
+			r->counts[i] += r->log->red->counts[i] - before[i];
+		add_string(&r->buf, masked.buf, masked.len);
+		strbuf_release(&masked);
 	} else {
-		strbuf_add(&masked, value, len);
+		add_string(&r->buf, value, len);
 	}
-	sanitize(masked.buf, masked.len, &clean);
-	put(r, key, json_stringn(clean.buf, clean.len));
-	strbuf_release(&masked);
-	strbuf_release(&clean);
 }
 
 void jrec_str(struct jrec *r, const char *key, const char *value)
@@ -269,64 +339,69 @@ void jrec_str(struct jrec *r, const char *key, const char *value)
 	jrec_strn(r, key, value, value ? strlen(value) : 0);
 }
 
-void jrec_raw_str(struct jrec *r, const char *key, const char *value)
+void jrec_raw_str(struct jrec *r, const char *k, const char *value)
 {
-	struct strbuf clean = STRBUF_INIT;
-	if (!value) {
-		put(r, key, json_null());
+	key(r, k);
+	if (!value)
+		strbuf_add(&r->buf, "null", 4);
+	else
+		add_string(&r->buf, value, strlen(value));
+}
+
+void jrec_int(struct jrec *r, const char *k, int64_t value)
+{
+	key(r, k);
+	add_int(&r->buf, value);
+}
+
+void jrec_bool(struct jrec *r, const char *k, bool value)
+{
+	key(r, k);
+	strbuf_addstr(&r->buf, value ? "true" : "false");
+}
+
+void jrec_null(struct jrec *r, const char *k)
+{
+	key(r, k);
+	strbuf_add(&r->buf, "null", 4);
+}
+
+/* open_container starts a nested object or array; past JREC_DEPTH it is
+ * left out and its members go to the enclosing container. */
+static void open_container(struct jrec *r, const char *k, char open, char close)
+{
+	if (r->depth + 1 >= JREC_DEPTH)
 		return;
-	}
-	sanitize(value, strlen(value), &clean);
-	put(r, key, json_stringn(clean.buf, clean.len));
-	strbuf_release(&clean);
-}
-
-void jrec_int(struct jrec *r, const char *key, int64_t value)
-{
-	put(r, key, json_integer((json_int_t)value));
-}
-
-void jrec_bool(struct jrec *r, const char *key, bool value)
-{
-	put(r, key, json_boolean(value));
-}
-
-void jrec_null(struct jrec *r, const char *key)
-{
-	put(r, key, json_null());
-}
-
-static void open_container(struct jrec *r, const char *key, json_t *c)
-{
-	if (r->depth + 1 >= JREC_DEPTH) {
-		json_decref(c);
-		return;
-	}
-	put(r, key, c);
-	r->stack[++r->depth] = c;
+	key(r, k);
+	strbuf_addch(&r->buf, open);
+	r->depth++;
+	r->close[r->depth] = close;
+	r->empty[r->depth] = true;
 }
 
 void jrec_open(struct jrec *r, const char *key)
 {
-	open_container(r, key, json_object());
+	open_container(r, key, '{', '}');
 }
 
 void jrec_open_array(struct jrec *r, const char *key)
 {
-	open_container(r, key, json_array());
+	open_container(r, key, '[', ']');
 }
 
 void jrec_close(struct jrec *r)
 {
-	if (r->depth > 0)
+	if (r->depth > 0) {
+		strbuf_addch(&r->buf, r->close[r->depth]);
 		r->depth--;
+	}
 }
 
 void jrec_free(struct jrec *r)
 {
 	if (!r)
 		return;
-	json_decref(r->root);
+	strbuf_release(&r->buf);
 	free(r);
 }
 
@@ -370,42 +445,34 @@ static int write_line(struct runlog *log, const char *buf, size_t len, struct st
 int runlog_emit(struct runlog *log, struct jrec *r, struct strbuf *err)
 {
 	int ret = -1;
-	char *text = NULL;
 
 	if (log->fd < 0 || log->failed) {
 		strbuf_addf(err, "journal: %s cannot take more records", log->path);
 		goto out;
 	}
+	while (r->depth > 0)
+		jrec_close(r);
 	bool any = false;
 	for (int k = 0; k < REDACT_NRULES; k++)
 		any |= r->counts[k] > 0;
 	if (any) {
-		json_t *o = json_object();
+		jrec_open(r, "redacted");
 		for (int k = 0; k < REDACT_NRULES; k++)
 			if (r->counts[k])
-				json_object_set_new(o, redact_rule_name((enum redact_rule)k),
-						    json_integer((json_int_t)r->counts[k]));
-		json_object_set_new(r->root, "redacted", o);
+				jrec_int(r, redact_rule_name((enum redact_rule)k), (int64_t)r->counts[k]);
+		jrec_close(r);
 	}
-	text = json_dumps(r->root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!text) {
-		strbuf_addstr(err, "journal: cannot serialise a record");
-		goto out;
-	}
-	size_t len = strlen(text);
-	char *line = xmalloc(len + 1);
-	memcpy(line, text, len);
-	line[len] = '\n';
-	if (write_line(log, line, len + 1, err) == 0) {
-		sha256_hex(line, len, log->prev);
-		sha512_update(&log->whole, line, len + 1);
+	strbuf_addch(&r->buf, '}');
+	size_t len = r->buf.len;
+	strbuf_addch(&r->buf, '\n');
+	if (write_line(log, r->buf.buf, len + 1, err) == 0) {
+		sha256_hex(r->buf.buf, len, log->prev);
+		sha512_update(&log->whole, r->buf.buf, len + 1);
 		log->bytes += len + 1;
 		log->seq++;
 		ret = 0;
 	}
-	free(line);
 out:
-	free(text);
 	jrec_free(r);
 	return ret;
 }
