@@ -63,6 +63,29 @@ static int emit(struct run *r, struct jrec *rec)
 	return 0;
 }
 
+/* journal_sync makes every line written so far durable: called right
+ * before a command runs, so each command costs one fdatasync() however
+ * many records (step.end, step.start, block.start, ...) came since the
+ * last. */
+static int journal_sync(struct run *r)
+{
+	struct journal *j = jr(r);
+	struct strbuf err = STRBUF_INIT;
+	if (!usable(r))
+		return r->journal ? -1 : 0;
+	if (runlog_sync(&j->log, &err) < 0) {
+		j->failed = true;
+		snprintf(j->error, sizeof(j->error), "%s", err.buf);
+		run_out(r, "\n%srunbook: %s%s\n%sNothing more can be recorded, so nothing more runs.%s\n",
+			term_c(TC_RED), err.buf, term_c(TC_RESET), term_c(TC_RED), term_c(TC_RESET));
+		strbuf_release(&err);
+		r->env_failure = true;
+		return -1;
+	}
+	strbuf_release(&err);
+	return 0;
+}
+
 bool journal_failed(struct run *r)
 {
 	return r->journal && jr(r)->failed;
@@ -190,6 +213,10 @@ int journal_open(struct run *r, const char *mode)
 	}
 	j->open = true;
 	r->log_path = path;
+	/* one fdatasync per command (journal_block_start), and the SHA-512 of
+	 * the whole file only when it will be signed */
+	j->log.defer_sync = true;
+	j->log.hash_whole = j->key != NULL;
 
 	struct jrec *rec = runlog_rec(&j->log, "run.start");
 	jrec_open(rec, "tool");
@@ -325,7 +352,9 @@ int journal_block_start(struct run *r, struct step_state *ss, const struct rb_bl
 	if (b->comment)
 		jrec_str(rec, "comment", b->comment);
 	jrec_str(rec, "command", text);
-	return emit(r, rec);
+	if (emit(r, rec) < 0)
+		return -1;
+	return journal_sync(r);
 }
 
 void journal_block_end(struct run *r, struct step_state *ss, const struct rb_block *b, int line,
@@ -712,6 +741,7 @@ int journal_resume(struct run *r, struct strbuf *err)
 	if (runlog_open_resume(&j->log, ri->path, &r->red, &tail, err) < 0)
 		goto fail;
 	j->open = true;
+	j->log.defer_sync = true;
 	r->log_path = xstrdup(ri->path);
 	r->resumed = true;
 	r->resume = ri;

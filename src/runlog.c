@@ -75,7 +75,7 @@ static void init_log(struct runlog *log, const char *path, struct redactor *red)
 	log->fd = -1;
 	log->path = xstrdup(path);
 	log->red = red;
-	log->fsync = true;
+	log->hash_whole = true;
 	strcpy(log->prev, ZERO_HASH);
 	sha512_init(&log->whole);
 }
@@ -434,11 +434,26 @@ static int write_line(struct runlog *log, const char *buf, size_t len, struct st
 		log->failed = true;
 		return -1;
 	}
-	if (log->fsync && fdatasync(log->fd) < 0 && errno != EINVAL) {
+	log->dirty = true;
+	if (!log->defer_sync)
+		return runlog_sync(log, err);
+	return 0;
+}
+
+int runlog_sync(struct runlog *log, struct strbuf *err)
+{
+	if (log->fd < 0 || log->failed) {
+		strbuf_addf(err, "journal: %s cannot take more records", log->path ? log->path : "the journal");
+		return -1;
+	}
+	if (!log->dirty)
+		return 0;
+	if (fdatasync(log->fd) < 0 && errno != EINVAL) {
 		strbuf_addf(err, "journal: cannot sync %s: %s", log->path, strerror(errno));
 		log->failed = true;
 		return -1;
 	}
+	log->dirty = false;
 	return 0;
 }
 
@@ -467,7 +482,8 @@ int runlog_emit(struct runlog *log, struct jrec *r, struct strbuf *err)
 	strbuf_addch(&r->buf, '\n');
 	if (write_line(log, r->buf.buf, len + 1, err) == 0) {
 		sha256_hex(r->buf.buf, len, log->prev);
-		sha512_update(&log->whole, r->buf.buf, len + 1);
+		if (log->hash_whole)
+			sha512_update(&log->whole, r->buf.buf, len + 1);
 		log->bytes += len + 1;
 		log->seq++;
 		ret = 0;
@@ -484,6 +500,10 @@ int runlog_checkpoint(struct runlog *log, struct sign_key *key, const char *afte
 	struct strbuf armored = STRBUF_INIT;
 	int ret = -1;
 
+	if (!log->hash_whole) {
+		strbuf_addf(err, "journal: %s was not opened for signing", log->path);
+		return -1;
+	}
 	sha512_final(&copy, digest);
 	if (sign_digest(key, RUNLOG_NAMESPACE, digest, &armored, err) < 0)
 		goto out;
@@ -505,7 +525,13 @@ out:
 int runlog_finish(struct runlog *log, struct sign_key *key, struct strbuf *err)
 {
 	int ret = 0;
-	if (key && log->fd >= 0 && !log->failed) {
+	/* the journal is durable before the signature over it is */
+	if (key && log->fd >= 0 && !log->failed && runlog_sync(log, err) < 0) {
+		ret = -1;
+	} else if (key && log->fd >= 0 && !log->failed && !log->hash_whole) {
+		strbuf_addf(err, "journal: %s was not opened for signing", log->path);
+		ret = -1;
+	} else if (key && log->fd >= 0 && !log->failed) {
 		struct sha512 copy = log->whole;
 		unsigned char digest[SHA512_LEN];
 		struct strbuf armored = STRBUF_INIT;
@@ -536,7 +562,8 @@ int runlog_finish(struct runlog *log, struct sign_key *key, struct strbuf *err)
 void runlog_close(struct runlog *log)
 {
 	if (log->fd >= 0) {
-		fdatasync(log->fd);
+		if (log->dirty)
+			fdatasync(log->fd);
 		close(log->fd);
 	}
 	log->fd = -1;

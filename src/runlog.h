@@ -12,10 +12,14 @@
  *
  * Writing: build a record with runlog_rec() and the jrec_* functions, then
  * runlog_emit() it: the line goes out in one write() followed by
- * fdatasync(), so when runlog_emit() returns 0 the line is on disk.  When it
- * returns -1 (disk full, file size limit, I/O error) nothing of that line
- * stays in the file, the log refuses further lines, and the caller must stop
- * before running anything else.  Every string put into a record passes
+ * fdatasync(), so when runlog_emit() returns 0 the line is on disk.  With
+ * defer_sync set, runlog_emit() only writes, and runlog_sync() makes every
+ * line written so far durable with one fdatasync(): the caller syncs before
+ * each command runs, so a block costs one fdatasync() however many lines
+ * surround it.  When either returns -1 (disk full, file size limit, I/O
+ * error) nothing of a partly written line stays in the file, the log
+ * refuses further lines, and the caller must stop before running anything
+ * else.  Every string put into a record passes
  * through the log's redactor first; a record in which something was masked
  * gets a "redacted" object with the count per rule, never the secret.
  *
@@ -54,7 +58,11 @@ struct runlog {
 	struct sha512 whole;  /* over every byte written so far */
 	struct redactor *red; /* not owned */
 	bool failed;          /* a write failed: the log takes no more lines */
-	bool fsync;           /* fdatasync after each line (default true) */
+	bool defer_sync;      /* emit only writes; runlog_sync() syncs (default false) */
+	bool dirty;           /* lines written since the last fdatasync */
+	bool hash_whole;      /* keep `whole`, which signing needs (default true);
+			       * clear it before the first line of a log that
+			       * will not be signed */
 };
 
 /* runlog_default_path returns ".runbook/logs/<name>-<UTC timestamp>.jsonl"
@@ -98,6 +106,11 @@ void jrec_free(struct jrec *rec);
 /* runlog_emit writes the record (and frees it).  Returns 0, or -1 with err
  * filled; see above. */
 int runlog_emit(struct runlog *log, struct jrec *rec, struct strbuf *err);
+
+/* runlog_sync makes every line written so far durable (one fdatasync,
+ * none when nothing was written since the last).  Returns 0, or -1 with err
+ * filled; the log then takes no more lines. */
+int runlog_sync(struct runlog *log, struct strbuf *err);
 
 /* runlog_checkpoint appends a "sig" line signing bytes [0, B) of the file,
  * B being the file size before the line. */

@@ -165,10 +165,40 @@ static void records_match_jansson(void **state)
 	strbuf_release(&err);
 }
 
+/* a deferred-sync log writes each line at once (a crash of the process
+ * loses nothing) and syncs on demand; a log opened without the whole-file
+ * hash refuses to sign */
+static void deferred_sync_and_unsigned(void **state)
+{
+	(void)state;
+	struct runlog log;
+	struct strbuf err = STRBUF_INIT;
+	char path[300];
+	snprintf(path, sizeof(path), "%s/b.jsonl", tmpdir);
+	assert_int_equal(runlog_open_new(&log, path, NULL, &err), 0);
+	log.defer_sync = true;
+	log.hash_whole = false;
+	struct jrec *r = runlog_rec(&log, "one");
+	assert_int_equal(runlog_emit(&log, r, &err), 0);
+	assert_true(log.dirty);
+	size_t len;
+	char *data = read_all(path, &len);
+	assert_int_equal(check_lines(data, len), 1);
+	free(data);
+	assert_int_equal(runlog_sync(&log, &err), 0);
+	assert_false(log.dirty);
+	assert_int_equal(runlog_sync(&log, &err), 0);
+	assert_int_equal(runlog_checkpoint(&log, NULL, "step 1", &err), -1);
+	assert_non_null(strstr(err.buf, "not opened for signing"));
+	runlog_close(&log);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(records_match_jansson),
+		cmocka_unit_test(deferred_sync_and_unsigned),
 	};
 	return cmocka_run_group_tests_name("runlog", tests, make_tmpdir, remove_tmpdir);
 }
