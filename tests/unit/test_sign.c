@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -291,6 +292,54 @@ static void sha512_vectors(void **state)
 		sha512_update(&ctx, data + off, off + step > sizeof(data) ? sizeof(data) - off : step);
 	sha512_final(&ctx, md2);
 	assert_memory_equal(md, md2, SHA512_LEN);
+}
+
+/* sha256_vectors: ours (SHA-NI when the CPU has it) against the FIPS
+ * vectors and against libsodium's portable code on every length up to
+ * four blocks, fed whole, byte by byte and in uneven chunks, and on 1 MB
+ * fed in chunks that straddle block boundaries. */
+static void sha256_vectors(void **state)
+{
+	(void)state;
+	char hex[SHA256_HEX_LEN + 1];
+	unsigned char md[SHA256_LEN], ref[SHA256_LEN];
+	struct sha256 ctx;
+
+	sha256_hex("abc", 3, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	sha256_hex("", 0, hex);
+	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, hex);
+	assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+
+	size_t big = 1 << 20;
+	unsigned char *data = xmalloc(big);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (unsigned char)(i * 131 + i / 509);
+	for (size_t len = 0; len <= 256 + 3; len++) {
+		crypto_hash_sha256(ref, data, len);
+		sha256_init(&ctx);
+		sha256_update(&ctx, data, len);
+		sha256_final(&ctx, md);
+		assert_memory_equal(md, ref, SHA256_LEN);
+		sha256_init(&ctx);
+		for (size_t i = 0; i < len; i++)
+			sha256_update(&ctx, data + i, 1);
+		sha256_final(&ctx, md);
+		assert_memory_equal(md, ref, SHA256_LEN);
+		sha256_init(&ctx);
+		for (size_t off = 0, step = len % 7 + 1; off < len; off += step, step = step * 5 % 71 + 1)
+			sha256_update(&ctx, data + off, off + step > len ? len - off : step);
+		sha256_final(&ctx, md);
+		assert_memory_equal(md, ref, SHA256_LEN);
+	}
+	crypto_hash_sha256(ref, data, big);
+	sha256_init(&ctx);
+	for (size_t off = 0, step = 1; off < big; off += step, step = step * 3 % 65521 + 1)
+		sha256_update(&ctx, data + off, off + step > big ? big - off : step);
+	sha256_final(&ctx, md);
+	assert_memory_equal(md, ref, SHA256_LEN);
+	free(data);
 }
 
 /* ---- keys ---- */
@@ -1119,6 +1168,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sha512_vectors),
+		cmocka_unit_test(sha256_vectors),
 		cmocka_unit_test(keygen_writes_openssh_files),
 		cmocka_unit_test(keygen_never_overwrites),
 		cmocka_unit_test(load_refuses_unsafe_files),
