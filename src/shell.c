@@ -29,6 +29,9 @@ struct shell {
 	char *state_pre;  /* written before a block that may kill the shell */
 	char *state_last; /* the last snapshot restored, kept for a SIGKILL */
 	char *block_file; /* the current name of the file blocks are written to */
+	int block_fd;     /* open on it, or -1 */
+	char *ctl_file;   /* the control commands around each block */
+	int ctl_file_fd;  /* open on it, or -1 */
 	struct proc proc;
 	int ctl_fd;       /* our end of the shell's stdin */
 	int status_fd;    /* our end of fd 62 */
@@ -38,12 +41,15 @@ struct shell {
 
 /* The shell's own set-up, sent once after each start.  __rb_trap returns
  * from the sourced block with the failing status; in a subshell (BASHPID
- * differs) it exits the subshell instead, like inherit_errexit. */
+ * differs) it exits the subshell instead, like inherit_errexit.  A block is
+ * sourced from the control file, itself sourced at the top level, so
+ * BASH_SOURCE holds at least the block and the control file while the
+ * block runs, and only the control file once the block has returned. */
 static const char init_script[] =
 	"set +o history 2>/dev/null; set +e; set -o pipefail; shopt -s expand_aliases\n"
 	"__rb_pid=$BASHPID\n"
 	"__rb_trap='__rb_rc=$?; if [[ $BASHPID != \"$__rb_pid\" ]]; then exit $__rb_rc; fi; "
-	"if [[ ${#BASH_SOURCE[@]} -gt 0 ]]; then return $__rb_rc; fi'\n"
+	"if [[ ${#BASH_SOURCE[@]} -gt 1 ]]; then return $__rb_rc; fi'\n"
 	"__rb_save() { { declare -p; declare -f; alias -p; shopt -p; set +o; "
 	"printf 'cd -- %q\\n' \"$PWD\"; } > \"$1.tmp\" 2>/dev/null && command mv -f -- \"$1.tmp\" \"$1\"; }\n"
 	"trap '__rb_save \"$__RB_DIR/state.exit\"' EXIT\n";
@@ -84,6 +90,37 @@ static int write_file(const char *path, const char *data, size_t len)
 	return r;
 }
 
+/* rewrite replaces the contents of the open file fd with data: cheaper
+ * than creating or truncating a file, which costs an inode or its blocks
+ * on every block. */
+static int rewrite(int fd, const char *data, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, data + done, len - done, (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return ftruncate(fd, (off_t)len);
+}
+
+/* rewrite_at rewrites *fd, opened on path when it is not open yet. */
+static int rewrite_at(int *fd, const char *path, const char *data, size_t len)
+{
+	if (*fd >= 0 && rewrite(*fd, data, len) == 0)
+		return 0;
+	if (*fd >= 0)
+		close(*fd);
+	*fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0)
+		return -1;
+	return rewrite(*fd, data, len);
+}
+
 /* write_block writes a block's text to path.  Every block goes into the
  * same file, renamed to the block's name: creating a new file per block
  * costs an inode allocation (on ext4 with many recent deletions, about as
@@ -91,17 +128,17 @@ static int write_file(const char *path, const char *data, size_t len)
  * entries. */
 static int write_block(struct shell *sh, const char *path, const char *text, size_t len)
 {
-	if (sh->block_file && strcmp(sh->block_file, path) && rename(sh->block_file, path) < 0) {
-		free(sh->block_file);
-		sh->block_file = NULL;
+	if (sh->block_fd >= 0 && strcmp(sh->block_file, path)) {
+		if (rename(sh->block_file, path) < 0) {
+			close(sh->block_fd);
+			sh->block_fd = -1;
+		}
 	}
-	if (write_file(path, text, len) < 0)
-		return -1;
 	if (!sh->block_file || strcmp(sh->block_file, path)) {
 		free(sh->block_file);
 		sh->block_file = xstrdup(path);
 	}
-	return 0;
+	return rewrite_at(&sh->block_fd, path, text, len);
 }
 
 /* shell_quote appends s single-quoted for bash. */
@@ -285,6 +322,8 @@ struct shell *shell_start(const struct shell_opts *opts, struct strbuf *err)
 	sh->state_pre = xasprintf("%s/state.pre", sh->dir);
 	sh->state_last = xasprintf("%s/state.last", sh->dir);
 	sh->ctl_fd = sh->status_fd = -1;
+	sh->block_fd = sh->ctl_file_fd = -1;
+	sh->ctl_file = xasprintf("%s/control", sh->dir);
 	sh->proc.pid = -1;
 	sh->proc.out_fd = sh->proc.err_fd = -1;
 	if (!sh->opts.kill_grace_ms)
@@ -368,8 +407,8 @@ int shell_run(struct shell *sh, const struct shell_block *b, struct shell_result
 	int ret = -1;
 
 	memset(r, 0, sizeof(*r));
-	capture_init(&r->out, sh->opts.capture_cap, sh->dir);
-	capture_init(&r->err, sh->opts.capture_cap, sh->dir);
+	capture_init(&r->out, sh->opts.capture_cap, sh->opts.spill ? sh->dir : NULL);
+	capture_init(&r->err, sh->opts.capture_cap, sh->opts.spill ? sh->dir : NULL);
 	r->exit_code = -1;
 
 	if (!sh->alive && restart(sh, false, r, err) < 0)
@@ -401,6 +440,17 @@ int shell_run(struct shell *sh, const struct shell_block *b, struct shell_result
 		strbuf_addf(&line, " </dev/null %d>&- %d>&-; ", FD_STATUS, FD_TTY);
 	strbuf_addf(&line, "__rb_rc=$?; trap - ERR; set +E; printf 'D %lu %%s\\n' \"$__rb_rc\" >&%d\n",
 		    sh->seq, FD_STATUS);
+	/* bash reads its stdin (a pipe) one byte per read(), so the commands
+	 * around the block go in a file it reads whole, and only a line that
+	 * sources it goes down the pipe */
+	if (rewrite_at(&sh->ctl_file_fd, sh->ctl_file, line.buf, line.len) < 0) {
+		strbuf_addf(err, "shell: cannot write %s: %s", sh->ctl_file, strerror(errno));
+		goto out;
+	}
+	strbuf_reset(&line);
+	strbuf_addstr(&line, ". ");
+	shell_quote(&line, sh->ctl_file);
+	strbuf_addch(&line, '\n');
 
 	proc_io_init(&io);
 	io.out_fd = sh->proc.out_fd;
@@ -632,5 +682,10 @@ void shell_free(struct shell *sh)
 	free(sh->state_pre);
 	free(sh->state_last);
 	free(sh->block_file);
+	if (sh->block_fd >= 0)
+		close(sh->block_fd);
+	free(sh->ctl_file);
+	if (sh->ctl_file_fd >= 0)
+		close(sh->ctl_file_fd);
 	free(sh);
 }

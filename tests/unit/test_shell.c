@@ -33,6 +33,7 @@ static int setup(void **state)
 	opts.work_dir = f->dir;
 	opts.tty_fd = -1;
 	opts.kill_grace_ms = 500;
+	opts.spill = true; /* capture_is_capped checks the spill file */
 	f->sh = shell_start(&opts, &err);
 	if (!f->sh) {
 		fprintf(stderr, "shell_start: %s\n", err.buf);
@@ -122,6 +123,28 @@ static void errexit_and_pipefail(void **state)
 	out = run(f, "f() { echo in-f; return 7; echo never; }\nf\necho not reached\n", &code, NULL);
 	assert_int_equal(code, 7);
 	assert_string_equal(out, "in-f\n");
+	free(out);
+	/* a failing command inside a function defined in an earlier block
+	 * stops the function and the block */
+	free(run(f, "g() { echo in-g; false; echo never; }\n", &code, NULL));
+	out = run(f, "g\necho not reached\n", &code, NULL);
+	assert_int_equal(code, 1);
+	assert_string_equal(out, "in-g\n");
+	free(out);
+	/* `return N` at a block's top level ends the block with N and keeps
+	 * what it set; the next block runs normally */
+	out = run(f, "R=set\nreturn 3\necho never\n", &code, NULL);
+	assert_int_equal(code, 3);
+	assert_string_equal(out, "");
+	free(out);
+	out = run(f, "echo $R\n", &code, NULL);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "set\n");
+	free(out);
+	/* a failure inside $( ) or ( ) fails the block */
+	out = run(f, "x=$(false; echo no)\necho not reached\n", &code, NULL);
+	assert_int_equal(code, 1);
+	assert_string_equal(out, "");
 	free(out);
 	/* conditions and || do not count as failures */
 	out = run(f, "if false; then echo no; fi\nfalse || echo handled\ngrep -q x /dev/null && echo no\necho end\n",
