@@ -314,6 +314,8 @@ struct sqllint {
 	struct strset new_columns; /* "table.column" added earlier in the runbook */
 	struct strset new_indexes; /* created on new tables */
 	struct strset backed_up;   /* tables a step has copied somewhere */
+	struct strset not_null_checked; /* "table.column" with a valid CHECK (column IS NOT NULL) */
+	struct strset not_null_pending; /* "constraint=table.column" for such a CHECK added NOT VALID */
 	bool backup_all;           /* a whole-database dump was taken */
 	bool pgoptions_lock_timeout; /* PGOPTIONS exported with a lock_timeout */
 };
@@ -358,6 +360,8 @@ void sqllint_free(struct sqllint *l)
 	set_free(&l->new_columns);
 	set_free(&l->new_indexes);
 	set_free(&l->backed_up);
+	set_free(&l->not_null_checked);
+	set_free(&l->not_null_pending);
 	free(l);
 }
 
@@ -1033,6 +1037,22 @@ static void add_constraint(struct stmt *st, size_t a, size_t b, const char *tabl
 		bool check = kw(st, i, "check");
 		if (not_valid && name && atomic(st->ss))
 			set_add(&st->ss->not_valid, name);
+		/* CHECK (column IS NOT NULL): once valid, SET NOT NULL needs no scan */
+		if (check && kind(st, i + 1, SQL_TOKEN_LPAREN) && is_name(st, i + 2) &&
+		    kw(st, i + 3, "is") && kw2(st, i + 4, "not", "null") &&
+		    kind(st, i + 6, SQL_TOKEN_RPAREN) && table) {
+			char *column = ident(st, i + 2);
+			char *key = xasprintf("%s.%s", table, column);
+			if (!not_valid) {
+				set_add(&st->lint->not_null_checked, key);
+			} else if (name) {
+				char *pending = xasprintf("%s=%s", name, key);
+				set_add(&st->lint->not_null_pending, pending);
+				free(pending);
+			}
+			free(key);
+			free(column);
+		}
 		if (!not_valid && !is_new && check)
 			report(st, a, DIAG_WARNING, "constraint-missing-not-valid",
 			       "CHECK constraint %s without NOT VALID scans %s under an ACCESS EXCLUSIVE "
@@ -1087,10 +1107,10 @@ static void drop_column(struct stmt *st, size_t a, const char *table)
 				rollback_drop(st, a, what, table);
 				free(what);
 			}
-		} else {
+		} else if (!backed_up(st, table)) {
 			report(st, a, DIAG_WARNING, "ban-drop-column",
-			       "dropping column %s of %s breaks the code that still reads it, and its "
-			       "data is gone; stop using it first and keep a backup",
+			       "dropping column %s of %s, and no step before it backs the table up: its "
+			       "data is gone, and code that still reads it breaks",
 			       column, table ? table : "the table");
 		}
 	}
@@ -1106,8 +1126,11 @@ static void alter_column(struct stmt *st, size_t a, size_t b, const char *table)
 	if (!is_name(st, i) || is_new_table(st, table))
 		return;
 	char *column = ident(st, i);
+	char *key = xasprintf("%s.%s", table ? table : "", column);
+	bool checked = set_has(&st->lint->not_null_checked, key);
+	free(key);
 	i++;
-	if (kw(st, i, "set") && kw2(st, i + 1, "not", "null"))
+	if (kw(st, i, "set") && kw2(st, i + 1, "not", "null") && !checked)
 		report(st, a, DIAG_WARNING, "adding-not-nullable-field",
 		       "SET NOT NULL on %s scans %s under an ACCESS EXCLUSIVE lock; add CHECK (%s IS "
 		       "NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL",
@@ -1188,6 +1211,12 @@ static void alter_table(struct stmt *st)
 		} else if (kw2(st, a, "validate", "constraint")) {
 			if (is_name(st, a + 2)) {
 				char *name = ident(st, a + 2);
+				size_t nlen = strlen(name);
+				for (size_t p = 0; p < st->lint->not_null_pending.nr; p++) {
+					const char *e = st->lint->not_null_pending.items[p];
+					if (!strncmp(e, name, nlen) && e[nlen] == '=')
+						set_add(&st->lint->not_null_checked, e + nlen + 1);
+				}
 				if (set_has(&ss->not_valid, name))
 					report(st, a, DIAG_WARNING, "constraint-missing-not-valid",
 					       "VALIDATE CONSTRAINT %s in the transaction that added it NOT "

@@ -37,6 +37,42 @@ for rule in require-concurrent-index-creation require-concurrent-index-deletion 
 	ok "grep -q '^| \`$rule\` |' '$FIXTURES/../../docs/lint-rules.md'" "docs/lint-rules.md documents $rule"
 done
 
+# --- every bad example in docs/lint-rules.md is reported, no good one is
+mkdir -p "$TMP/doc"
+awk -v dir="$TMP/doc" '
+	/^### / { rule = $2; next }
+	/^```(sql|bash)$/ && rule { inblock = 1; lang = substr($0, 4); part = ""; next }
+	inblock && /^```$/ { inblock = 0; next }
+	inblock && /^(--|#) (bad|good)/ {
+		k++
+		part = ($0 ~ /^(--|#) bad/) ? "bad" : "good"
+		file = dir "/" rule "." k "." part "." lang
+		next
+	}
+	inblock && part != "" { print > file }
+' "$FIXTURES/../../docs/lint-rules.md"
+for snippet in "$TMP"/doc/*; do
+	IFS=. read -r rule _ part lang <<<"$(basename "$snippet")"
+	md=$TMP/doc-example.md
+	{
+		printf '# Doc example\n\n'
+		if [ "$rule" = rollback-drops-without-backup ]; then
+			printf '## Step 1: Nothing\n\n```bash\ntrue\n```\n\nExpected:\n```\n```\n\n'
+			printf '## Rollback Procedure\n\n```%s\n%s\n```\n' "$lang" "$(cat "$snippet")"
+		else
+			printf '## Step 1: Example\n\n```%s\n%s\n```\n\nExpected:\n```\n```\n\n' "$lang" "$(cat "$snippet")"
+			printf '## Rollback Procedure\n\n```bash\ntrue\n```\n'
+		fi
+	} >"$md"
+	"$RUNBOOK" check -q "$md" >"$TMP/doc.out" 2>&1
+	if [ "$part" = bad ]; then
+		ok "grep -q '\\[$rule\\]\$' '$TMP/doc.out'" "docs: the bad example of $rule is reported"
+	else
+		ok "! grep -q '\\[$rule\\]\$' '$TMP/doc.out'" "docs: the good example of $rule is not"
+	fi
+done
+ok "[ \$(ls '$TMP'/doc | wc -l) -ge 36 ]" "docs: a bad and a good example for each SQL rule"
+
 # --- --json carries rule, position and severity
 run_rb check --json "$L/heredoc.md"
 is "$rc" 1 "check --json keeps the exit status"

@@ -326,6 +326,14 @@ static void not_nullable_field(void **state)
 	fires(lint_sql(bad), rule, LINE, 19, DIAG_WARNING);
 	fires(lint_sql("ALTER TABLE users ALTER email SET NOT NULL;"), rule, LINE, 19, DIAG_WARNING);
 	quiet(lint_sql("ALTER TABLE users ALTER COLUMN email DROP NOT NULL;"), rule);
+	/* a valid CHECK (email IS NOT NULL) spares the scan */
+	quiet(lint_sql("ALTER TABLE users ADD CONSTRAINT e_nn CHECK (email IS NOT NULL) NOT VALID;\n"
+		       "ALTER TABLE users VALIDATE CONSTRAINT e_nn;\n"
+		       "ALTER TABLE users ALTER COLUMN email SET NOT NULL;"),
+	      rule);
+	fires(lint_sql("ALTER TABLE users ADD CONSTRAINT e_nn CHECK (email IS NOT NULL) NOT VALID;\n"
+		       "ALTER TABLE users ALTER COLUMN email SET NOT NULL;"),
+	      rule, LINE + 1, 19, DIAG_WARNING);
 	quiet(lint_sql("CREATE TABLE IF NOT EXISTS t (a int);\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
 	      rule);
 	hidden(bad, rule);
@@ -388,6 +396,9 @@ static void drop_column(void **state)
 		       "ALTER TABLE users DROP COLUMN IF EXISTS tmp;"),
 	      rule);
 	quiet(lint_sql("ALTER TABLE users DROP CONSTRAINT IF EXISTS legacy;"), rule);
+	quiet(lint_sql("COPY (SELECT id, legacy FROM users) TO STDOUT;\n"
+		       "ALTER TABLE users DROP COLUMN IF EXISTS legacy;"),
+	      rule);
 	/* in a rollback, rollback-drops-without-backup speaks instead */
 	quiet(lint_sql_flags(bad, SQLLINT_ROLLBACK), rule);
 	hidden(bad, rule);
