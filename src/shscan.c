@@ -84,8 +84,8 @@ static bool is_blank(int c)
 
 static bool is_meta(int c)
 {
-	return is_blank(c) || c == '\n' || c == ';' || c == '&' || c == '|' || c == '(' || c == ')' ||
-	       c == '<' || c == '>';
+	return is_blank(c) || c == '\n' || c == ';' || c == '&' || c == '|' || c == '(' ||
+	       c == ')' || c == '<' || c == '>';
 }
 
 static void add_var(struct sh_var **v, size_t *n, size_t *alloc, const char *name, size_t len,
@@ -99,7 +99,8 @@ static void add_var(struct sh_var **v, size_t *n, size_t *alloc, const char *nam
 
 static void add_use(struct scanner *sc, size_t name_at, size_t len, size_t dollar)
 {
-	add_var(&sc->out->uses, &sc->out->nuses, &sc->out->uses_alloc, sc->s + name_at, len, dollar);
+	struct sh_script *o = sc->out;
+	add_var(&o->uses, &o->nuses, &o->uses_alloc, sc->s + name_at, len, dollar);
 }
 
 static void scan_list(struct scanner *sc, int terminator);
@@ -127,7 +128,8 @@ static size_t skip_group(struct scanner *sc, char open, char close)
 				sc->i++;
 				break;
 			}
-		} else if (c == '$' && sc->i + 1 < sc->end && name_start((unsigned char)s[sc->i + 1])) {
+		} else if (c == '$' && sc->i + 1 < sc->end &&
+			   name_start((unsigned char)s[sc->i + 1])) {
 			size_t n = sc->i + 1;
 			while (n < sc->end && name_char((unsigned char)s[n]))
 				n++;
@@ -337,8 +339,9 @@ const char *sh_basename(const char *word)
 
 static bool is_reserved(const char *w)
 {
-	static const char *const reserved[] = { "if", "then", "else", "elif", "do", "while", "until",
-						"!", "time", "{", "}", "fi", "done", "esac", NULL };
+	static const char *const reserved[] = { "if", "then", "else", "elif", "do",
+						"while", "until", "!", "time", "{",
+						"}", "fi", "done", "esac", NULL };
 	for (size_t k = 0; reserved[k]; k++)
 		if (!strcmp(w, reserved[k]))
 			return true;
@@ -405,7 +408,8 @@ static void record_defs(struct scanner *sc, const struct sh_command *c)
 				add_def(sc, &args[k], args[k].len);
 		}
 	} else if (!strcmp(cmd, "printf")) {
-		if (nargs >= 2 && !strcmp(args[0].text, "-v") && valid_name(args[1].text, args[1].len))
+		if (nargs >= 2 && !strcmp(args[0].text, "-v") &&
+		    valid_name(args[1].text, args[1].len))
 			add_def(sc, &args[1], args[1].len);
 	} else if (!strcmp(cmd, "getopts")) {
 		if (nargs >= 2 && valid_name(args[1].text, args[1].len))
@@ -651,11 +655,6 @@ static void scan_list(struct scanner *sc, int terminator)
 	}
 	c.pipe_in = c.pipe_in || pipe_in;
 	end_command(sc, &c, false);
-	if (terminator != ')' && sc->npending && sc->i >= sc->end) {
-		for (size_t k = 0; k < sc->npending; k++)
-			free(sc->pending[k].delim);
-		sc->npending = 0;
-	}
 }
 
 void shscan(const char *script, size_t len, struct sh_script *out)

@@ -143,7 +143,8 @@ size_t sql_tokenize(const char *text, size_t len, struct sql_token **tokens)
 			t.kind = SQL_TOKEN_STRING;
 			adv(&lx);
 			t.unterminated = !quoted(&lx, '\'', false);
-		} else if ((c == 'U' || c == 'u') && next == '&' && (peek(&lx, 2) == '\'' || peek(&lx, 2) == '"')) {
+		} else if ((c == 'U' || c == 'u') && next == '&' &&
+			   (peek(&lx, 2) == '\'' || peek(&lx, 2) == '"')) {
 			char q = (char)peek(&lx, 2);
 			t.kind = q == '\'' ? SQL_TOKEN_STRING : SQL_TOKEN_QUOTED_IDENT;
 			adv_n(&lx, 2);
@@ -163,7 +164,8 @@ size_t sql_tokenize(const char *text, size_t len, struct sql_token **tokens)
 			t.unterminated = true;
 			adv_n(&lx, tag);
 			while (lx.i < lx.len) {
-				if (lx.s[lx.i] == '$' && lx.len - lx.i >= tag && !memcmp(lx.s + lx.i, open, tag)) {
+				if (lx.s[lx.i] == '$' && lx.len - lx.i >= tag &&
+				    !memcmp(lx.s + lx.i, open, tag)) {
 					adv_n(&lx, tag);
 					t.unterminated = false;
 					break;
@@ -182,10 +184,10 @@ size_t sql_tokenize(const char *text, size_t len, struct sql_token **tokens)
 				adv(&lx);
 		} else if (isdigit(c) || (c == '.' && next >= 0 && isdigit(next))) {
 			t.kind = SQL_TOKEN_NUMBER;
-			while (peek(&lx, 0) >= 0 && (isalnum(peek(&lx, 0)) || peek(&lx, 0) == '.' || peek(&lx, 0) == '_')) {
-				int e = peek(&lx, 0);
+			for (int d = peek(&lx, 0); d >= 0 && (isalnum(d) || d == '.' || d == '_');
+			     d = peek(&lx, 0)) {
 				adv(&lx);
-				if ((e == 'e' || e == 'E') && (peek(&lx, 0) == '+' || peek(&lx, 0) == '-'))
+				if ((d == 'e' || d == 'E') && (peek(&lx, 0) == '+' || peek(&lx, 0) == '-'))
 					adv(&lx);
 			}
 		} else if (c == ':' && next == ':') {
@@ -219,7 +221,8 @@ size_t sql_tokenize(const char *text, size_t len, struct sql_token **tokens)
 static bool token_is(const char *text, const struct sql_token *t, const char *word)
 {
 	size_t len = strlen(word);
-	return t->kind == SQL_TOKEN_WORD && t->len == len && !strncasecmp(text + t->offset, word, len);
+	return t->kind == SQL_TOKEN_WORD && t->len == len &&
+	       !strncasecmp(text + t->offset, word, len);
 }
 
 size_t sql_statements(const char *text, const struct sql_token *tokens, size_t n,
@@ -315,7 +318,7 @@ struct sqllint {
 	struct strset new_indexes; /* created on new tables */
 	struct strset backed_up;   /* tables a step has copied somewhere */
 	struct strset not_null_checked; /* "table.column" with a valid CHECK (column IS NOT NULL) */
-	struct strset not_null_pending; /* "constraint=table.column" for such a CHECK added NOT VALID */
+	struct strset not_null_pending; /* "constraint=table.column": such a CHECK, NOT VALID */
 	bool backup_all;           /* a whole-database dump was taken */
 	bool pgoptions_lock_timeout; /* PGOPTIONS exported with a lock_timeout */
 };
@@ -431,10 +434,53 @@ static char *ident(const struct stmt *st, size_t i)
 	return strbuf_detach(&b, NULL);
 }
 
+static bool op_is(const struct stmt *st, size_t i, char c)
+{
+	return kind(st, i, SQL_TOKEN_OPERATOR) && st->t[i].len == 1 && st->sql[st->t[i].offset] == c;
+}
+
+/* placeholder: a template's {{NAME}}, which stands for one identifier */
+static bool placeholder(const struct stmt *st, size_t i)
+{
+	return op_is(st, i, '{') && op_is(st, i + 1, '{') && kind(st, i + 2, SQL_TOKEN_WORD) &&
+	       op_is(st, i + 3, '}') && op_is(st, i + 4, '}');
+}
+
 static bool is_name(const struct stmt *st, size_t i)
 {
 	return kind(st, i, SQL_TOKEN_WORD) || kind(st, i, SQL_TOKEN_QUOTED_IDENT) ||
-	       kind(st, i, SQL_TOKEN_PARAM);
+	       kind(st, i, SQL_TOKEN_PARAM) || placeholder(st, i);
+}
+
+/* one_name reads one identifier at *i and returns it (free() it), or NULL
+ * when there is none.  Pieces written without a blank between them make one
+ * name: a template's {{TABLE}}_idx, a script's ${T}_old. */
+static char *one_name(const struct stmt *st, size_t *i)
+{
+	struct strbuf b = STRBUF_INIT;
+	size_t end = 0;
+	bool any = false;
+
+	while (is_name(st, *i) && (!any || st->t[*i].offset == end)) {
+		size_t last = *i;
+		if (placeholder(st, *i)) {
+			const struct sql_token *w = &st->t[*i + 2];
+			strbuf_addf(&b, "{{%.*s}}", (int)w->len, st->sql + w->offset);
+			last = *i + 4;
+		} else {
+			char *piece = ident(st, *i);
+			strbuf_addstr(&b, piece);
+			free(piece);
+		}
+		end = st->t[last].offset + st->t[last].len;
+		*i = last + 1;
+		any = true;
+	}
+	if (!any) {
+		strbuf_release(&b);
+		return NULL;
+	}
+	return strbuf_detach(&b, NULL);
 }
 
 /* name_at reads a name, schema-qualified or not, at *i and returns its last
@@ -444,8 +490,7 @@ static char *name_at(const struct stmt *st, size_t *i)
 	char *name = NULL;
 	while (is_name(st, *i)) {
 		free(name);
-		name = ident(st, *i);
-		(*i)++;
+		name = one_name(st, i);
 		if (!kind(st, *i, SQL_TOKEN_DOT))
 			break;
 		(*i)++;
@@ -724,6 +769,7 @@ static void create_index(struct stmt *st, size_t i)
 	}
 	if (!kw(st, i, "on"))
 		index = name_at(st, &i);
+	i = find_kw(st, i, st->n, "on");
 	if (kw(st, i, "on")) {
 		i++;
 		if (kw(st, i, "only"))
@@ -921,8 +967,7 @@ static void add_column(struct stmt *st, size_t a, size_t b, const char *table)
 	}
 	if (i >= b || !is_name(st, i))
 		return;
-	char *column = ident(st, i);
-	i++;
+	char *column = one_name(st, &i);
 	if (!if_not_exists)
 		robust(st, a, "ADD COLUMN", column, true);
 	if (is_new_table(st, table)) {
@@ -1023,8 +1068,7 @@ static void add_constraint(struct stmt *st, size_t a, size_t b, const char *tabl
 	char *name = NULL;
 	if (kw(st, i, "constraint")) {
 		i++;
-		if (is_name(st, i))
-			name = ident(st, i++);
+		name = one_name(st, &i);
 	}
 	bool not_valid = false;
 	for (size_t k = i; k + 1 < b; k++)
@@ -1038,10 +1082,10 @@ static void add_constraint(struct stmt *st, size_t a, size_t b, const char *tabl
 		if (not_valid && name && atomic(st->ss))
 			set_add(&st->ss->not_valid, name);
 		/* CHECK (column IS NOT NULL): once valid, SET NOT NULL needs no scan */
-		if (check && kind(st, i + 1, SQL_TOKEN_LPAREN) && is_name(st, i + 2) &&
-		    kw(st, i + 3, "is") && kw2(st, i + 4, "not", "null") &&
-		    kind(st, i + 6, SQL_TOKEN_RPAREN) && table) {
-			char *column = ident(st, i + 2);
+		size_t c = i + 2;
+		char *column = check && kind(st, i + 1, SQL_TOKEN_LPAREN) ? one_name(st, &c) : NULL;
+		if (column && kw(st, c, "is") && kw2(st, c + 1, "not", "null") &&
+		    kind(st, c + 3, SQL_TOKEN_RPAREN) && table) {
 			char *key = xasprintf("%s.%s", table, column);
 			if (!not_valid) {
 				set_add(&st->lint->not_null_checked, key);
@@ -1051,8 +1095,8 @@ static void add_constraint(struct stmt *st, size_t a, size_t b, const char *tabl
 				free(pending);
 			}
 			free(key);
-			free(column);
 		}
+		free(column);
 		if (!not_valid && !is_new && check)
 			report(st, a, DIAG_WARNING, "constraint-missing-not-valid",
 			       "CHECK constraint %s without NOT VALID scans %s under an ACCESS EXCLUSIVE "
@@ -1083,7 +1127,7 @@ static void drop_column(struct stmt *st, size_t a, const char *table)
 	if (kw(st, i, "constraint")) {
 		i++;
 		if (!kw2(st, i, "if", "exists")) {
-			char *name = is_name(st, i) ? ident(st, i) : NULL;
+			char *name = one_name(st, &i);
 			robust(st, a, "DROP CONSTRAINT", name, false);
 			free(name);
 		}
@@ -1094,9 +1138,9 @@ static void drop_column(struct stmt *st, size_t a, const char *table)
 	bool if_exists = kw2(st, i, "if", "exists");
 	if (if_exists)
 		i += 2;
-	if (!is_name(st, i))
+	char *column = one_name(st, &i);
+	if (!column)
 		return;
-	char *column = ident(st, i);
 	char *key = xasprintf("%s.%s", table ? table : "", column);
 	if (!if_exists)
 		robust(st, a, "DROP COLUMN", column, false);
@@ -1125,11 +1169,10 @@ static void alter_column(struct stmt *st, size_t a, size_t b, const char *table)
 		i++;
 	if (!is_name(st, i) || is_new_table(st, table))
 		return;
-	char *column = ident(st, i);
+	char *column = one_name(st, &i);
 	char *key = xasprintf("%s.%s", table ? table : "", column);
 	bool checked = set_has(&st->lint->not_null_checked, key);
 	free(key);
-	i++;
 	if (kw(st, i, "set") && kw2(st, i + 1, "not", "null") && !checked)
 		report(st, a, DIAG_WARNING, "adding-not-nullable-field",
 		       "SET NOT NULL on %s scans %s under an ACCESS EXCLUSIVE lock; add CHECK (%s IS "
@@ -1153,7 +1196,7 @@ static void alter_table(struct stmt *st)
 	if (kw(st, i, "only"))
 		i++;
 	char *table = name_at(st, &i);
-	if (kind(st, i, SQL_TOKEN_OPERATOR) && st->sql[st->t[i].offset] == '*')
+	if (op_is(st, i, '*'))
 		i++;
 	bool is_new = is_new_table(st, table);
 	bool locks = false;
@@ -1169,7 +1212,7 @@ static void alter_table(struct stmt *st)
 		} else if (!kw(st, r, "constraint")) {
 			if (kw(st, r, "column"))
 				r++;
-			char *column = is_name(st, r) ? ident(st, r) : NULL;
+			char *column = one_name(st, &r);
 			if (!is_new && column)
 				report(st, 0, DIAG_WARNING, "renaming-column",
 				       "renaming column %s of %s breaks the code that still uses the old "
@@ -1196,8 +1239,9 @@ static void alter_table(struct stmt *st)
 		/* one action: tokens [a, k) */
 		if (kw(st, a, "add")) {
 			size_t c = a + 1;
-			if (kw(st, c, "constraint") || kw(st, c, "check") || kw2(st, c, "foreign", "key") ||
-			    kw(st, c, "unique") || kw2(st, c, "primary", "key") || kw(st, c, "exclude"))
+			if (kw(st, c, "constraint") || kw(st, c, "check") ||
+			    kw2(st, c, "foreign", "key") || kw(st, c, "unique") ||
+			    kw2(st, c, "primary", "key") || kw(st, c, "exclude"))
 				add_constraint(st, a, k, table);
 			else
 				add_column(st, a, k, table);
@@ -1209,8 +1253,9 @@ static void alter_table(struct stmt *st)
 			alter_column(st, a, k, table);
 			locks = true;
 		} else if (kw2(st, a, "validate", "constraint")) {
-			if (is_name(st, a + 2)) {
-				char *name = ident(st, a + 2);
+			size_t v = a + 2;
+			char *name = one_name(st, &v);
+			if (name) {
 				size_t nlen = strlen(name);
 				for (size_t p = 0; p < st->lint->not_null_pending.nr; p++) {
 					const char *e = st->lint->not_null_pending.items[p];
@@ -1443,8 +1488,8 @@ static void analyze(struct sqllint *l, struct session *ss, const char *sql,
 		size_t into = find_kw(&st, 1, n, "into");
 		if (into < n) {
 			size_t k = into + 1;
-			while (kw(&st, k, "temp") || kw(&st, k, "temporary") || kw(&st, k, "unlogged") ||
-			       kw(&st, k, "table"))
+			while (kw(&st, k, "temp") || kw(&st, k, "temporary") ||
+			       kw(&st, k, "unlogged") || kw(&st, k, "table"))
 				k++;
 			char *table = name_at(&st, &k);
 			note_sources(&st, k, n);
@@ -1641,7 +1686,9 @@ static void dump_backup(struct sqllint *l, const struct sh_command *c, size_t p)
 			if (a[j] == 's' || (dumpall && (a[j] == 'g' || a[j] == 'r' || a[j] == 't')))
 				schema_only = true;
 			if (strchr(with_arg, a[j]) || (!dumpall && a[j] == 't')) {
-				const char *v = a[j + 1] ? a + j + 1 : (k + 1 < c->nwords ? c->words[++k].text : "");
+				const char *v = a + j + 1;
+				if (!*v && k + 1 < c->nwords)
+					v = c->words[++k].text;
 				if (a[j] == 't' && !dumpall)
 					set_add(&tables, v);
 				break;

@@ -111,6 +111,13 @@ static void heredocs(void **state)
 	assert_false(has_name(s.uses, s.nuses, "not_a_var"));
 	assert_true(has_name(s.uses, s.nuses, "X"));
 	sh_script_release(&s);
+
+	/* a substitution on the line does not lose the here-document */
+	scan("psql <<EOF; echo `date` $(date)\nSELECT 1;\nEOF\necho after\n", &s);
+	assert_int_equal(s.ncmds, 5);
+	assert_string_equal(s.cmds[0].input[0].text, "SELECT 1;\n");
+	assert_string_equal(s.cmds[4].words[1].text, "after");
+	sh_script_release(&s);
 }
 
 static void definitions(void **state)

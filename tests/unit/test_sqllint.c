@@ -252,6 +252,12 @@ static void concurrent_index_creation(void **state)
 	      "require-concurrent-index-creation");
 	quiet(lint_sql("CREATE TABLE IF NOT EXISTS t (a int);\nCREATE INDEX IF NOT EXISTS i ON t (a);"),
 	      "require-concurrent-index-creation");
+	/* a template's placeholders are names too */
+	quiet(lint_sql("CREATE TABLE IF NOT EXISTS {{TABLE}} (a int);\n"
+		       "CREATE INDEX IF NOT EXISTS {{TABLE}}_{{COL}}_idx ON {{TABLE}} ({{COL}});"),
+	      "require-concurrent-index-creation");
+	fires(lint_sql("CREATE INDEX IF NOT EXISTS {{TABLE}}_idx ON public.{{TABLE}} (a);"),
+	      "require-concurrent-index-creation", LINE, 1, DIAG_WARNING);
 	hidden(bad, "require-concurrent-index-creation");
 }
 
@@ -334,6 +340,12 @@ static void not_nullable_field(void **state)
 	fires(lint_sql("ALTER TABLE users ADD CONSTRAINT e_nn CHECK (email IS NOT NULL) NOT VALID;\n"
 		       "ALTER TABLE users ALTER COLUMN email SET NOT NULL;"),
 	      rule, LINE + 1, 19, DIAG_WARNING);
+	quiet(lint_sql("ALTER TABLE {{T}} ADD CONSTRAINT {{C}}_nn CHECK ({{C}} IS NOT NULL) NOT VALID;\n"
+		       "ALTER TABLE {{T}} VALIDATE CONSTRAINT {{C}}_nn;\n"
+		       "ALTER TABLE {{T}} ALTER COLUMN {{C}} SET NOT NULL;"),
+	      rule);
+	fires(lint_sql("ALTER TABLE {{T}} ALTER COLUMN {{C}} SET NOT NULL;"), rule, LINE, 19,
+	      DIAG_WARNING);
 	quiet(lint_sql("CREATE TABLE IF NOT EXISTS t (a int);\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
 	      rule);
 	hidden(bad, rule);
