@@ -341,13 +341,11 @@ static void check_uses(struct capture_scan *cs, const char *text, int line, int 
 		const struct sh_var *use = &s.uses[u];
 		for (; d < s.ndefs && s.defs[d].offset < use->offset; d++)
 			define(cs, s.defs[d].name);
-		if (is_defined(cs, use->name))
-			continue;
 		const struct capture *cap = NULL;
 		for (size_t k = 0; k < cs->ncaps && !cap; k++)
 			if (!strcmp(cs->caps[k].name, use->name) && cs->caps[k].unit >= cs->unit)
 				cap = &cs->caps[k];
-		if (!cap)
+		if (!cap || is_defined(cs, use->name))
 			continue;
 		int l = line, c = col;
 		for (size_t k = 0; k < use->offset; k++) {

@@ -276,17 +276,40 @@ size_t sql_statements(const char *text, const struct sql_token *tokens, size_t n
  * Lint: state
  * ------------------------------------------------------------------- */
 
+/* A set of strings: items in the order they were added, and a hash table
+ * of their indexes (+ 1; 0 is an empty slot) so that a runbook adding
+ * thousands of columns stays linear. */
 struct strset {
 	char **items;
 	size_t nr, alloc;
+	size_t *slots;
+	size_t nslots; /* 0 or a power of two, at least twice nr */
 };
+
+static size_t hash(const char *v)
+{
+	size_t h = 2166136261u;
+	for (; *v; v++)
+		h = (h ^ (unsigned char)*v) * 16777619u;
+	return h;
+}
 
 static bool set_has(const struct strset *s, const char *v)
 {
-	for (size_t i = 0; v && i < s->nr; i++)
-		if (!strcmp(s->items[i], v))
+	if (!v || !s->nslots)
+		return false;
+	for (size_t h = hash(v) & (s->nslots - 1); s->slots[h]; h = (h + 1) & (s->nslots - 1))
+		if (!strcmp(s->items[s->slots[h] - 1], v))
 			return true;
 	return false;
+}
+
+static void slot_insert(struct strset *s, size_t index)
+{
+	size_t h = hash(s->items[index]) & (s->nslots - 1);
+	while (s->slots[h])
+		h = (h + 1) & (s->nslots - 1);
+	s->slots[h] = index + 1;
 }
 
 static void set_add(struct strset *s, const char *v)
@@ -295,6 +318,15 @@ static void set_add(struct strset *s, const char *v)
 		return;
 	ALLOC_GROW(s->items, s->nr + 1, s->alloc);
 	s->items[s->nr++] = xstrdup(v);
+	if (s->nr * 2 > s->nslots) {
+		free(s->slots);
+		s->nslots = s->nslots ? s->nslots * 2 : 16;
+		s->slots = xcalloc(s->nslots, sizeof(*s->slots));
+		for (size_t i = 0; i < s->nr; i++)
+			slot_insert(s, i);
+	} else {
+		slot_insert(s, s->nr - 1);
+	}
 }
 
 static void set_clear(struct strset *s)
@@ -302,12 +334,15 @@ static void set_clear(struct strset *s)
 	for (size_t i = 0; i < s->nr; i++)
 		free(s->items[i]);
 	s->nr = 0;
+	if (s->nslots)
+		memset(s->slots, 0, s->nslots * sizeof(*s->slots));
 }
 
 static void set_free(struct strset *s)
 {
 	set_clear(s);
 	free(s->items);
+	free(s->slots);
 }
 
 struct sqllint {
@@ -330,11 +365,15 @@ struct source {
 	const size_t *map;
 	const char *script;
 	int line, col;
+	/* the last position computed: findings come mostly in order, so the
+	 * next one is counted from here, not from the start of the script */
+	size_t seen_at;
+	int seen_line, seen_col;
 };
 
 /* One connection's worth of statements: a ```sql block or a psql call. */
 struct session {
-	const struct source *src;
+	struct source *src;
 	unsigned flags;
 	bool shell;           /* psql: no guard rail of runbook's */
 	bool single_tx;       /* psql -1 */
@@ -368,11 +407,17 @@ void sqllint_free(struct sqllint *l)
 	free(l);
 }
 
-static void position(const struct source *src, size_t off, int *line, int *col)
+static void position(struct source *src, size_t off, int *line, int *col)
 {
 	size_t at = src->map ? src->map[off] : off;
+	size_t k = 0;
 	int l = 0, c = 0;
-	for (size_t k = 0; k < at && src->script[k]; k++) {
+	if (at >= src->seen_at) {
+		k = src->seen_at;
+		l = src->seen_line;
+		c = src->seen_col;
+	}
+	for (; k < at && src->script[k]; k++) {
 		if (src->script[k] == '\n') {
 			l++;
 			c = 0;
@@ -380,6 +425,9 @@ static void position(const struct source *src, size_t off, int *line, int *col)
 			c++;
 		}
 	}
+	src->seen_at = k;
+	src->seen_line = l;
+	src->seen_col = c;
 	*line = src->line + l;
 	*col = src->col + c;
 }
@@ -1504,7 +1552,7 @@ static void analyze(struct sqllint *l, struct session *ss, const char *sql,
 
 /* lint_text lints one piece of SQL of a session.  one_query: psql -c, which
  * sends the whole text as one query, run as one transaction. */
-static void lint_text(struct sqllint *l, struct session *ss, const struct source *src,
+static void lint_text(struct sqllint *l, struct session *ss, struct source *src,
 		      size_t len, bool one_query)
 {
 	struct sql_token *tokens;
@@ -1541,7 +1589,7 @@ static void end_session(struct sqllint *l, struct session *ss)
 
 void sqllint_sql(struct sqllint *l, const char *text, int line, int col, unsigned flags)
 {
-	struct source src = { text, NULL, text, line, col };
+	struct source src = { text, NULL, text, line, col, 0, 0, 0 };
 	struct session ss;
 
 	memset(&ss, 0, sizeof(ss));
@@ -1660,7 +1708,7 @@ static void dump_backup(struct sqllint *l, const struct sh_command *c, size_t p)
 	const char *prog = sh_basename(c->words[p].text);
 	bool dumpall = !strcmp(prog, "pg_dumpall");
 	bool schema_only = false;
-	struct strset tables = { NULL, 0, 0 };
+	struct strset tables = { NULL, 0, 0, NULL, 0 };
 
 	if (!strcmp(prog, "pg_basebackup")) {
 		l->backup_all = true;
@@ -1842,7 +1890,7 @@ static void psql_call(struct sqllint *l, const struct sh_script *s, size_t k, si
 	ss.initial_lock_timeout = lock_timeout;
 	ss.lock_timeout = lock_timeout;
 	for (size_t i = 0; i < nin; i++) {
-		struct source src = { in[i].text.text, in[i].text.map, script, line, col };
+		struct source src = { in[i].text.text, in[i].text.map, script, line, col, 0, 0, 0 };
 		lint_text(l, &ss, &src, in[i].text.len, in[i].command);
 	}
 	end_session(l, &ss);
