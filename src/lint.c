@@ -335,8 +335,10 @@ static void check_uses(struct capture_scan *cs, const char *text, int line, int 
 	size_t d = 0;
 
 	shscan(text, strlen(text), &s);
-	qsort(s.uses, s.nuses, sizeof(*s.uses), cmp_var);
-	qsort(s.defs, s.ndefs, sizeof(*s.defs), cmp_var);
+	if (s.nuses > 1)
+		qsort(s.uses, s.nuses, sizeof(*s.uses), cmp_var);
+	if (s.ndefs > 1)
+		qsort(s.defs, s.ndefs, sizeof(*s.defs), cmp_var);
 	for (size_t u = 0; u < s.nuses; u++) {
 		const struct sh_var *use = &s.uses[u];
 		for (; d < s.ndefs && s.defs[d].offset < use->offset; d++)
