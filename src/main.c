@@ -19,6 +19,8 @@ static const struct command commands[] = {
 	{ "rehearse", cli_rehearse, "rehearse FILE [--seed SQL]       sandbox: forward, rollback, forward again" },
 	{ "keygen", cli_keygen, "keygen [-f FILE]                 Ed25519 signing key (OpenSSH format)" },
 	{ "check", cli_check, "check FILE... [--json]           lint: FILE:LINE:COL: error|warning: msg [rule]" },
+	{ "verify", cli_verify, "verify LOG [--signers FILE]      chain + signatures + completeness" },
+	{ "report", cli_report, "report LOG [-o FILE] [--format html|md]  auditor's report" },
 };
 
 static void usage(FILE *out)
