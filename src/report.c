@@ -281,12 +281,14 @@ static void html_verdict(const struct verify_result *res, struct strbuf *out)
 	if (!res->is_signed) {
 		strbuf_addstr(out, "<li>Signatures: none, the journal is not signed.</li>\n");
 	} else {
-		strbuf_addf(out, "<li>Signatures: %zu checkpoint%s verified; LOG.sig %s; lines 1&ndash;%zu proven by a "
-				 "signature.</li>\n",
-			    res->checkpoints, res->checkpoints == 1 ? "" : "s",
+		strbuf_addf(out, "<li>Signatures: %zu checkpoint%s verified; LOG.sig %s; ", res->checkpoints,
+			    res->checkpoints == 1 ? "" : "s",
 			    res->logsig == LOGSIG_VALID ? "verified over the whole file"
-			    : res->logsig == LOGSIG_ABSENT ? "missing" : "does <strong>not</strong> verify",
-			    res->covered_lines);
+			    : res->logsig == LOGSIG_ABSENT ? "missing" : "does <strong>not</strong> verify");
+		if (res->covered_lines)
+			strbuf_addf(out, "lines 1&ndash;%zu proven by a signature.</li>\n", res->covered_lines);
+		else
+			strbuf_addstr(out, "no line proven by a signature.</li>\n");
 		for (size_t i = 0; i < res->nsigners; i++) {
 			strbuf_addstr(out, "<li>Signed by key <span class=\"hash\">");
 			h(out, res->signers[i].fingerprint);
@@ -312,6 +314,10 @@ static void html_verdict(const struct verify_result *res, struct strbuf *out)
 		h(out, res->notes[i]);
 		strbuf_addstr(out, "</li>\n");
 	}
+	if (res->summarised_lines < res->lines)
+		strbuf_addf(out, "<li><strong>What follows shows lines 1&ndash;%zu only</strong>, the lines before the "
+				 "break.</li>\n",
+			    res->summarised_lines);
 	strbuf_addstr(out, "</ul>\n</section>\n");
 	strbuf_release(&head);
 }
@@ -434,7 +440,7 @@ static void html_steps(const struct verify_result *res, struct strbuf *out)
 
 	strbuf_addstr(out, "<section id=\"steps\">\n<h2>Steps</h2>\n");
 	if (!s->nsteps) {
-		strbuf_addstr(out, "<p>No step was recorded.</p>\n</section>\n");
+		strbuf_addstr(out, "<p>No step in the lines shown.</p>\n</section>\n");
 		return;
 	}
 	strbuf_addstr(out, "<table class=\"steps\">\n<thead><tr><th>Step</th><th>Title</th><th>Verdict</th>"
@@ -594,8 +600,10 @@ static void html_events(const struct verify_result *res, struct strbuf *out)
 	for (size_t i = 0; i < s->nevents; i++)
 		n += s->events[i].kind != AUDIT_TARGET;
 	if (!n) {
-		strbuf_addstr(out, "<p>None: every command passed as the runbook expected, and nobody had to "
-				   "decide anything.</p>\n</section>\n");
+		strbuf_addstr(out, res->summary.have_end
+				   ? "<p>None: every command passed as the runbook expected, and nobody had to "
+				     "decide anything.</p>\n</section>\n"
+				   : "<p>None in the lines shown.</p>\n</section>\n");
 		return;
 	}
 	strbuf_addstr(out, "<table>\n<thead><tr><th>Line</th><th>Time (UTC)</th><th>Step</th><th>What</th>"
@@ -946,11 +954,14 @@ static void md_verdict(const struct verify_result *res, struct strbuf *out)
 	if (!res->is_signed) {
 		strbuf_addstr(out, "> - Signatures: none, the journal is not signed\n");
 	} else {
-		strbuf_addf(out, "> - Signatures: %zu checkpoint%s verified; LOG.sig %s; lines 1-%zu proven by a signature\n",
-			    res->checkpoints, res->checkpoints == 1 ? "" : "s",
+		strbuf_addf(out, "> - Signatures: %zu checkpoint%s verified; LOG.sig %s; ", res->checkpoints,
+			    res->checkpoints == 1 ? "" : "s",
 			    res->logsig == LOGSIG_VALID ? "verified over the whole file"
-			    : res->logsig == LOGSIG_ABSENT ? "missing" : "does **not** verify",
-			    res->covered_lines);
+			    : res->logsig == LOGSIG_ABSENT ? "missing" : "does **not** verify");
+		if (res->covered_lines)
+			strbuf_addf(out, "lines 1-%zu proven by a signature\n", res->covered_lines);
+		else
+			strbuf_addstr(out, "no line proven by a signature\n");
 		for (size_t i = 0; i < res->nsigners; i++) {
 			strbuf_addstr(out, "> - Signed by key ");
 			md(out, res->signers[i].fingerprint);
@@ -974,6 +985,9 @@ static void md_verdict(const struct verify_result *res, struct strbuf *out)
 		md(out, res->notes[i]);
 		strbuf_addch(out, '\n');
 	}
+	if (res->summarised_lines < res->lines)
+		strbuf_addf(out, "> - **What follows shows lines 1-%zu only**, the lines before the break\n",
+			    res->summarised_lines);
 	strbuf_addch(out, '\n');
 	strbuf_release(&head);
 }
@@ -1094,7 +1108,7 @@ static void md_steps(const struct verify_result *res, struct strbuf *out)
 
 	strbuf_addstr(out, "## Steps\n\n");
 	if (!s->nsteps) {
-		strbuf_addstr(out, "No step was recorded.\n\n");
+		strbuf_addstr(out, "No step in the lines shown.\n\n");
 		return;
 	}
 	strbuf_addstr(out, "| Step | Title | Verdict | Duration | Started (UTC) | Deviations, failures and decisions |\n"
@@ -1199,8 +1213,9 @@ static void md_events(const struct verify_result *res, struct strbuf *out)
 	for (size_t i = 0; i < s->nevents; i++)
 		n += s->events[i].kind != AUDIT_TARGET;
 	if (!n) {
-		strbuf_addstr(out, "None: every command passed as the runbook expected, and nobody had to decide "
-				   "anything.\n\n");
+		strbuf_addstr(out, s->have_end ? "None: every command passed as the runbook expected, and nobody had "
+						 "to decide anything.\n\n"
+					       : "None in the lines shown.\n\n");
 		return;
 	}
 	strbuf_addstr(out, "| Line | Time (UTC) | Step | What | Reason | By |\n|---:|---|---|---|---|---|\n");

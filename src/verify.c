@@ -881,6 +881,7 @@ int verify_buffer(const char *path, const char *data, size_t len, const char *lo
 	}
 	if (!res->is_signed && opts && opts->signers && !c.broken)
 		add_note(res, "the journal is not signed: allowed_signers was not used");
+	res->summarised_lines = c.summary_lines;
 	summarise(res, data, len, c.summary_lines);
 	compute_up_to(res, res->is_signed ? res->covered_lines : c.summary_lines);
 	return 0;

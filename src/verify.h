@@ -222,6 +222,7 @@ struct verify_result {
 	const char *reason;          /* BROKEN: why; INCOMPLETE: what is missing; else NULL */
 	size_t lines;                /* complete lines in the file */
 	size_t chained_lines;        /* lines whose chain verifies */
+	size_t summarised_lines;     /* lines the summary is made of */
 	uint64_t bytes;              /* file size */
 	uint64_t partial_bytes;      /* an incomplete last line (no newline), ignored */
 	char file_sha256[65];        /* of the whole file */
