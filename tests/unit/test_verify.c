@@ -246,6 +246,7 @@ static void after_end_empty_and_partial(void **state)
 	verify_result_release(&res);
 
 	/* a crash: no run.end, and half a line */
+	strbuf_release(&b.data);
 	jb_init(&b);
 	jb_add(&b, "run.start", START);
 	body(&b);
@@ -361,6 +362,22 @@ static void signed_by_the_writer(void **state)
 
 	read_all(path, &data);
 	read_all(sigpath, &sig);
+
+	/* every bit flipped anywhere, one at a time, is caught */
+	size_t missed = 0;
+	for (size_t pos = 0; pos < data.len; pos++) {
+		for (int bit = 0; bit < 8; bit += 3) {
+			data.buf[pos] ^= (char)(1 << bit);
+			assert_int_equal(verify_buffer("w", data.buf, data.len, sig.buf, sig.len, &opts, &res), 0);
+			if (res.verdict != VERIFY_BROKEN) {
+				print_message("# flip of bit %d at byte %zu not caught\n", bit, pos);
+				missed++;
+			}
+			verify_result_release(&res);
+			data.buf[pos] ^= (char)(1 << bit);
+		}
+	}
+	assert_int_equal(missed, 0);
 
 	/* no LOG.sig: the last lines are signed by nothing */
 	assert_int_equal(verify_buffer("w", data.buf, data.len, NULL, 0, &opts, &res), 0);
