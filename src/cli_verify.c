@@ -207,10 +207,12 @@ static void print_summary(const struct verify_result *res, struct strbuf *out)
 		strbuf_addstr(out, "  none\n");
 	for (size_t i = 0; i < s->nsteps; i++) {
 		const struct audit_step *st = &s->steps[i];
-		struct strbuf title = STRBUF_INIT;
+		struct strbuf title = STRBUF_INIT, label = STRBUF_INIT;
 		put(&title, st->title);
-		strbuf_addf(out, "  %-20s %-40s ", st->label, title.buf);
+		put(&label, st->label);
+		strbuf_addf(out, "  %-20s %-40s ", label.buf, title.buf);
 		strbuf_release(&title);
+		strbuf_release(&label);
 		if (st->ended) {
 			put(out, st->verdict);
 			strbuf_addf(out, " %lld ms", (long long)st->duration_ms);
@@ -222,6 +224,15 @@ static void print_summary(const struct verify_result *res, struct strbuf *out)
 			put(out, st->note);
 		}
 		strbuf_addch(out, '\n');
+		for (size_t k = 0; k < st->nblocks; k++) {
+			const struct audit_block *b = &st->blocks[k];
+			if (b->ended || !b->command)
+				continue;
+			strbuf_addf(out, "  %-20s running when the journal stops (since ", "");
+			put(out, b->started);
+			strbuf_addstr(out, "):\n");
+			put_block(out, b->command, "                         $ ");
+		}
 	}
 
 	strbuf_addstr(out, "\nDeviations, failures, skips and decisions\n");
@@ -230,8 +241,11 @@ static void print_summary(const struct verify_result *res, struct strbuf *out)
 		const struct audit_event *e = &s->events[i];
 		if (e->kind == AUDIT_TARGET)
 			continue;
+		struct strbuf label = STRBUF_INIT;
 		shown++;
-		strbuf_addf(out, "  line %-5zu %-20s ", e->line, e->step >= 0 ? s->steps[e->step].label : "");
+		put(&label, e->step >= 0 ? s->steps[e->step].label : "");
+		strbuf_addf(out, "  line %-5zu %-20s ", e->line, label.buf);
+		strbuf_release(&label);
 		switch (e->kind) {
 		case AUDIT_DECISION:
 			strbuf_addstr(out, "decision: ");
