@@ -620,10 +620,13 @@ static void read_resume(struct summer *m, json_t *o)
 	strbuf_addf(&sb, "resumed by %s", op ? op : "?");
 	if (inflight)
 		strbuf_addf(&sb, "; %s was in flight", inflight);
-	if (B(o, "runbook_changed"))
-		strbuf_addf(&sb, "; the runbook had changed (sha256 %.12s…)", jstr(o, "runbook_sha256") ? jstr(o, "runbook_sha256") : "?");
+	if (B(o, "runbook_changed")) {
+		const char *sha = jstr(o, "runbook_sha256");
+		strbuf_addf(&sb, "; the runbook had changed (sha256 %.12s…)", sha ? sha : "?");
+	}
 	if (dropped)
-		strbuf_addf(&sb, "; an incomplete last line of %lld bytes was dropped", (long long)I(dropped, "bytes"));
+		strbuf_addf(&sb, "; an incomplete last line of %lld bytes was dropped",
+			    (long long)I(dropped, "bytes"));
 	struct audit_event *e = add_event(m, AUDIT_RESUME, o, current_step(s));
 	e->what = "resume";
 	e->reason = arena_memdupz(m->a, sb.buf, sb.len);
