@@ -830,6 +830,8 @@ int verify_buffer(const char *path, const char *data, size_t len, const char *lo
 				      "short; it is ignored",
 				   (unsigned long long)res->partial_bytes));
 	}
+	if (!c.broken && c.ended && res->partial_bytes)
+		broken(&c, lineno + 1, lineno, "bytes after run.end");
 	if (!c.broken && lineno == 0)
 		broken(&c, 1, 0, res->partial_bytes ? "no complete line: not even run.start was written"
 						     : "the journal is empty");

@@ -240,6 +240,12 @@ static void after_end_empty_and_partial(void **state)
 	assert_broken(&res, 3, "a record after run.end");
 	verify_result_release(&res);
 
+	strbuf_setlen(&b.data, b.data.len - strlen(strrchr(b.data.buf, '{')));
+	strbuf_addstr(&b.data, "junk");
+	check(&b, NULL, NULL, &res);
+	assert_broken(&res, 3, "bytes after run.end");
+	verify_result_release(&res);
+
 	strbuf_reset(&b.data);
 	check(&b, NULL, NULL, &res);
 	assert_broken(&res, 1, "empty");
