@@ -750,7 +750,7 @@ static void split_commands(struct parser *p, struct rb_block *b, struct rb_comma
 		bool is_comment = !blank && !strncmp(t, comment_mark, cmlen) &&
 				  !(b->kind == BLOCK_SHELL && t[1] == '!');
 
-		if (heredoc.len) {
+		if (heredoc.len && !at_end) {
 			/* inside a here-document: only its delimiter ends it */
 			if ((size_t)(s + len - t) == heredoc.len && !memcmp(t, heredoc.buf, heredoc.len))
 				strbuf_reset(&heredoc);

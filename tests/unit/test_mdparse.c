@@ -184,7 +184,11 @@ static void guide_notes_and_clean_lint(void **state)
 	assert_string_equal(rb->notes[1].heading, "Summary");
 	lint_runbook(rb);
 	assert_int_equal(diag_count(&rb->diags, DIAG_ERROR), 0);
-	assert_int_equal(diag_count(&rb->diags, DIAG_WARNING), 0);
+	/* only the SQL lint's honest warnings: two ALTER TABLEs through psql
+	 * without a lock_timeout (step 2 and the rollback) */
+	assert_int_equal(diag_count(&rb->diags, DIAG_WARNING), 2);
+	assert_true(has_diag(rb, "require-lock-timeout", 103));
+	assert_true(has_diag(rb, "require-lock-timeout", 212));
 	/* every runnable block is numbered in document order */
 	assert_int_equal(rb->nblocks, 1 + 3 * 2 + 1 + 3);
 	assert_int_equal(rb->setup.commands[0].block->index, 0);
@@ -483,6 +487,19 @@ static void bad_input(void **state)
 	strbuf_release(&err);
 }
 
+static void unterminated_heredoc_at_end(void **state)
+{
+	(void)state;
+	/* a rollback block whose here-document never ends, no final newline:
+	 * once looped forever */
+	static const char text[] = "## Rollback Procedure\n\n```bash\ncat <<O";
+	struct runbook *rb = mdparse_buffer("hang.md", text, sizeof(text) - 1);
+	assert_non_null(rb);
+	assert_int_equal(rb->rollback.ncommands, 1);
+	assert_string_equal(rb->rollback.commands[0].block->text, "cat <<O\n");
+	runbook_free(rb);
+}
+
 static void utf8_validation(void **state)
 {
 	(void)state;
@@ -520,6 +537,7 @@ int main(void)
 		cmocka_unit_test(v12_prereq_setup_inline),
 		cmocka_unit_test(malformed_lines),
 		cmocka_unit_test(bad_input),
+		cmocka_unit_test(unterminated_heredoc_at_end),
 		cmocka_unit_test(utf8_validation),
 	};
 	return cmocka_run_group_tests_name("mdparse", tests, NULL, NULL);
