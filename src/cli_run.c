@@ -98,22 +98,37 @@ static void clear_spinner(struct run *r)
 
 /* ---------- live output ---------- */
 
+/* flush_line writes one pending line of output, masked and marked; the
+ * caller flushes stdout (once per chunk read, not per line: a block
+ * printing many short lines cost one write() per line). */
 static void flush_line(struct run *r, enum io_stream which, bool partial)
 {
 	struct strbuf *pend = &r->pending[which];
 	if (!pend->len && partial)
 		return;
-	struct strbuf masked = STRBUF_INIT;
-	redact(&r->red, pend->buf, pend->len, &masked);
+	struct strbuf *masked = &r->echo_masked;
+	strbuf_reset(masked);
+	redact(&r->red, pend->buf, pend->len, masked);
 	clear_spinner(r);
-	if (which == IO_STDERR)
-		fprintf(stdout, "  %s!%s %s%.*s%s%s", term_c(TC_RED), term_c(TC_RESET), term_c(TC_YELLOW),
-			(int)masked.len, masked.buf, term_c(TC_RESET), partial ? "" : "\n");
-	else
-		fprintf(stdout, "  %s│%s %.*s%s", term_c(TC_DIM), term_c(TC_RESET), (int)masked.len,
-			masked.buf, partial ? "" : "\n");
-	fflush(stdout);
-	strbuf_release(&masked);
+	if (which == IO_STDERR) {
+		fputs("  ", stdout);
+		fputs(term_c(TC_RED), stdout);
+		fputc('!', stdout);
+		fputs(term_c(TC_RESET), stdout);
+		fputc(' ', stdout);
+		fputs(term_c(TC_YELLOW), stdout);
+		fwrite(masked->buf, 1, masked->len, stdout);
+		fputs(term_c(TC_RESET), stdout);
+	} else {
+		fputs("  ", stdout);
+		fputs(term_c(TC_DIM), stdout);
+		fputs("│", stdout);
+		fputs(term_c(TC_RESET), stdout);
+		fputc(' ', stdout);
+		fwrite(masked->buf, 1, masked->len, stdout);
+	}
+	if (!partial)
+		fputc('\n', stdout);
 	strbuf_reset(pend);
 }
 
@@ -145,6 +160,7 @@ static void echo_output(void *data, enum io_stream which, const char *buf, size_
 	if (r->block_interactive)
 		for (int w = IO_STDOUT; w <= IO_STDERR; w++)
 			flush_line(r, (enum io_stream)w, true);
+	fflush(stdout);
 }
 
 static void flush_pending(struct run *r)
@@ -152,6 +168,7 @@ static void flush_pending(struct run *r)
 	for (int w = IO_STDOUT; w <= IO_STDERR; w++)
 		if (r->pending[w].len)
 			flush_line(r, (enum io_stream)w, false);
+	fflush(stdout);
 }
 
 void run_echo(struct run *r, enum io_stream which, const char *buf, size_t len)
@@ -889,6 +906,7 @@ int run_init(struct run *r)
 	r->work_dir = xstrdup(tmpl);
 	for (int w = 0; w < 3; w++)
 		strbuf_init(&r->pending[w], 0);
+	strbuf_init(&r->echo_masked, 0);
 	return 0;
 }
 
@@ -930,6 +948,7 @@ void run_release(struct run *r)
 	journal_resume_release(r);
 	for (int w = 0; w < 3; w++)
 		strbuf_release(&r->pending[w]);
+	strbuf_release(&r->echo_masked);
 	redactor_release(&r->red);
 	runbook_free(r->rb);
 }

@@ -125,6 +125,7 @@ struct run {
 	struct redactor red;
 	/* live output */
 	struct strbuf pending[3];
+	struct strbuf echo_masked;      /* reused by every echoed line */
 	int64_t last_output_ms, block_start_ms;
 	bool spinner_shown;
 	int spinner_frame;

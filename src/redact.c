@@ -51,6 +51,7 @@ void redactor_add_value(struct redactor *r, const char *value)
 	}
 	r->values[at] = xstrdup(value);
 	r->nvalues++;
+	r->first[(unsigned char)value[0]] = 1;
 }
 
 void redactor_add_environ(struct redactor *r, char *const *envp)
@@ -77,11 +78,29 @@ static void bump(struct redactor *r, enum redact_rule rule, size_t *n)
 	(*n)++;
 }
 
+/* may_start says whether a mask can start at byte c: the first byte of a
+ * secret value, the ':' of scheme://, the '=' of NAME=VALUE or the 'p' of
+ * PASSWORD.  Every other byte is copied as it is, in runs. */
+static bool may_start(const struct redactor *r, unsigned char c)
+{
+	return c == ':' || c == '=' || c == 'p' || c == 'P' || r->first[c];
+}
+
 size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 {
 	size_t n = 0, i = 0;
 
+	strbuf_grow(out, len);
 	while (i < len) {
+		size_t run = i;
+		while (run < len && !may_start(r, (unsigned char)s[run]))
+			run++;
+		if (run > i) {
+			strbuf_add(out, s + i, run - i);
+			i = run;
+			if (i == len)
+				break;
+		}
 		/* a known secret value, anywhere */
 		bool hit = false;
 		for (size_t v = 0; v < r->nvalues; v++) {

@@ -36,9 +36,10 @@ struct redactor {
 	char **values; /* secret values, longest first */
 	size_t nvalues, alloc;
 	size_t counts[REDACT_NRULES];
+	unsigned char first[256]; /* 1 for the first byte of some secret value */
 };
 
-#define REDACTOR_INIT { NULL, 0, 0, { 0 } }
+#define REDACTOR_INIT { NULL, 0, 0, { 0 }, { 0 } }
 
 /* redact_secret_name says whether a variable called name holds a secret. */
 bool redact_secret_name(const char *name);
