@@ -4,6 +4,8 @@
 #   make check      install missing Debian packages, build, run every test
 #   make demo       run a real runbook end to end on a throwaway PostgreSQL
 #   make asan       the same tests under AddressSanitizer + UBSan
+#   make bench      the benchmark suite; writes bench/RESULTS.md
+#   make bench-smoke  every benchmark case at tiny sizes, no timings judged
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make V=1        show the commands
 
@@ -109,6 +111,19 @@ asan: deps
 		LDFLAGS="-fsanitize=address,undefined" build-tests
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		RUNBOOK=$(CURDIR)/build-asan/runbook BUILD_DIR=$(CURDIR)/build-asan tests/run
+
+# the benchmark suite (bench/README.md): installs its peers, writes
+# bench/RESULTS.md; bench-smoke runs every case at tiny sizes (make check
+# runs it too, as tests/e2e/bench_smoke.sh)
+BENCH_PKGS = hyperfine python3-cram shelltestrunner bats strace
+
+bench: deps
+	@scripts/install-deps $(BENCH_PKGS)
+	@$(MAKE) --no-print-directory build-tests
+	@RUNBOOK=$(CURDIR)/$(PROGRAM) BUILD_DIR=$(CURDIR)/$(O) bench/run
+
+bench-smoke: build-tests
+	@RUNBOOK=$(CURDIR)/$(PROGRAM) BUILD_DIR=$(CURDIR)/$(O) bench/run --smoke
 
 demo: deps
 	@$(MAKE) --no-print-directory all

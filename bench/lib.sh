@@ -33,15 +33,13 @@ ms() {
 # the JSON of one measurement, hyperfine's shape (for the fallback)
 _fallback_json() {
 	local cmd=$1; shift
-	printf '%s\n' "$@" | sort -g | awk -v cmd="$cmd" '
-		{ t[NR] = $1; s += $1 }
-		END {
-			m = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
-			gsub(/\\/, "\\\\", cmd); gsub(/"/, "\\\"", cmd)
-			printf "{\"results\":[{\"command\":\"%s\",\"mean\":%.9f,\"median\":%.9f,\"min\":%.9f,\"max\":%.9f,\"user\":null,\"system\":null,\"times\":[", cmd, s / NR, m, t[1], t[NR]
-			for (i = 1; i <= NR; i++) printf "%s%.9f", (i > 1 ? "," : ""), t[i]
-			printf "]}],\"tool\":\"plain\"}\n"
-		}'
+	printf '%s\n' "$@" | jq -s --arg cmd "$cmd" '
+		sort as $t | ($t | length) as $n |
+		{ tool: "plain", results: [ {
+			command: $cmd, times: $t,
+			mean: (($t | add) / $n), min: $t[0], max: $t[$n - 1],
+			median: (if $n % 2 == 1 then $t[($n - 1) / 2] else ($t[$n / 2 - 1] + $t[$n / 2]) / 2 end),
+			user: null, system: null } ] }'
 }
 
 measure() {
@@ -111,3 +109,62 @@ verdict() {
 
 # md TEXT... appends a line to the current case's Markdown
 md() { printf '%s\n' "$*" >>"$CASE_MD"; }
+
+# db_up ROWS: the built-in throwaway PostgreSQL (runbook run --sandbox
+# --keep), its users table (runbooks/seeds/users.sql) with ROWS rows;
+# started once per bench run, stopped at the end.  Sets DB_URL.
+db_up() {
+	local rows=$1
+	if [ -f "$W/db.url" ]; then
+		DB_URL=$(cat "$W/db.url")
+		return 0
+	fi
+	note "starting the sandbox PostgreSQL with $rows users"
+	sed "s/generate_series(1, 100000)/generate_series(1, $rows)/" runbooks/seeds/users.sql >"$W/users.sql"
+	grep -q "generate_series(1, $rows)" "$W/users.sql" || { echo "db_up: cannot size runbooks/seeds/users.sql" >&2; return 1; }
+	cat >"$W/sandbox.md" <<'MD'
+# Start the bench database
+
+## Step 1: Nothing to do
+
+```bash
+true
+```
+
+## Rollback Procedure
+
+```bash
+true
+```
+MD
+	"$RUNBOOK" run --yes --sandbox="$W/users.sql" --keep --log "$W/sandbox.jsonl" "$W/sandbox.md" >"$W/sandbox.out" 2>&1 || {
+		cat "$W/sandbox.out" >&2
+		return 1
+	}
+	sed -n 's/^  stop: *//p' "$W/sandbox.out" >"$W/sandbox.stop"
+	DB_URL=$(sed -n "s/^  connect: psql '\(.*\)'$/\1/p" "$W/sandbox.out")
+	[ -n "$DB_URL" ] && [ -s "$W/sandbox.stop" ] || { cat "$W/sandbox.out" >&2; return 1; }
+	printf '%s\n' "$DB_URL" >"$W/db.url"
+	note "sandbox $(sed -n 's/^sandbox: PostgreSQL left running in \([^ ]*\) .*/\1/p' "$W/sandbox.out")"
+	psql -X -q -At -d "$DB_URL" -c "SELECT version()" >"$W/pg_version"
+}
+
+# gen_steps N DIR: the same N trivial steps (`echo step I`, expected `step
+# I`) as a runbook (stepsN.md), a cram test (.t), a shelltest file (.test),
+# a bats file (.bats), one bash script (oneN.sh) and one `bash -c` per step
+# (bashcN.sh)
+gen_steps() {
+	local n=$1 d=$2
+	awk -v n="$n" 'BEGIN {
+		printf "# %d trivial steps\n\n", n
+		for (i = 1; i <= n; i++)
+			printf "## Step %d: Echo %d\n\n```bash\necho step %d\n```\n\n### Expected Output\n\n```\nstep %d\n```\n\n", i, i, i, i
+		printf "## Rollback Procedure\n\n```bash\necho undo\n```\n"
+	}' >"$d/steps$n.md"
+	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "Step %d:\n\n  $ echo step %d\n  step %d\n\n", i, i, i }' >"$d/steps$n.t"
+	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "# step %d\necho step %d\n>>>\nstep %d\n>>>= 0\n\n", i, i, i }' >"$d/steps$n.test"
+	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "@test \"step %d\" {\n  run echo step %d\n  [ \"$output\" = \"step %d\" ]\n}\n\n", i, i, i }' >"$d/steps$n.bats"
+	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "echo step %d\n", i }' >"$d/one$n.sh"
+	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "bash -c '\''echo step %d'\''\n", i }' >"$d/bashc$n.sh"
+}
+

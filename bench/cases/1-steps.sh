@@ -3,21 +3,6 @@
 # tmpfs and on disk, against cram, shelltest and bats on the same steps and
 # two floors: every command in one bash script, and one `bash -c` per step.
 
-gen_steps() {
-	local n=$1 d=$2
-	awk -v n="$n" 'BEGIN {
-		printf "# %d trivial steps\n\n", n
-		for (i = 1; i <= n; i++)
-			printf "## Step %d: Echo %d\n\n```bash\necho step %d\n```\n\n### Expected Output\n\n```\nstep %d\n```\n\n", i, i, i, i
-		printf "## Rollback Procedure\n\n```bash\necho undo\n```\n"
-	}' >"$d/steps$n.md"
-	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "Step %d:\n\n  $ echo step %d\n  step %d\n\n", i, i, i }' >"$d/steps$n.t"
-	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "# step %d\necho step %d\n>>>\nstep %d\n>>>= 0\n\n", i, i, i }' >"$d/steps$n.test"
-	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "@test \"step %d\" {\n  run echo step %d\n  [ \"$output\" = \"step %d\" ]\n}\n\n", i, i, i }' >"$d/steps$n.bats"
-	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "echo step %d\n", i }' >"$d/one$n.sh"
-	awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "bash -c '\''echo step %d'\''\n", i }' >"$d/bashc$n.sh"
-}
-
 case_1() {
 	local d=$W/c1 sizes lo hi n tool
 	mkdir -p "$d" "$d/disk"
