@@ -238,6 +238,7 @@ struct runner {
 	pcre2_match_context *whole; /* limits for one match over a whole output */
 	pcre2_match_context *line;  /* smaller match limit for per-line matches */
 	pcre2_jit_stack *stack;
+	bool shared_stack;          /* stack is the process's shared one */
 	pcre2_match_data *md;
 	int error;       /* the PCRE2 error of a RUN_ERROR */
 	double deadline; /* now_sec() value after which per-line scans stop */
@@ -254,9 +255,25 @@ static pcre2_match_context *limited_context(uint32_t match_limit, pcre2_jit_stac
 	return mc;
 }
 
+/* One JIT stack serves every runner in turn: creating one maps 4 MiB and
+ * freeing it unmaps them, which cost a trivial step more than its match
+ * (twice at load time, once per judged block).  A stack is only scratch
+ * space during pcre2_match(); a runner started while another holds the
+ * shared stack gets its own, as before. */
+static pcre2_jit_stack *jit_stack_shared;
+static bool jit_stack_busy;
+
 static void runner_init(struct runner *rn, uint32_t ovector_pairs)
 {
-	rn->stack = pcre2_jit_stack_create(JIT_STACK_MIN, JIT_STACK_MAX, NULL);
+	if (!jit_stack_busy) {
+		if (!jit_stack_shared)
+			jit_stack_shared = pcre2_jit_stack_create(JIT_STACK_MIN, JIT_STACK_MAX, NULL);
+		rn->stack = jit_stack_shared;
+		rn->shared_stack = jit_stack_busy = true;
+	} else {
+		rn->stack = pcre2_jit_stack_create(JIT_STACK_MIN, JIT_STACK_MAX, NULL);
+		rn->shared_stack = false;
+	}
 	rn->whole = limited_context(MATCH_LIMIT_WHOLE, rn->stack);
 	rn->line = limited_context(MATCH_LIMIT_LINE, rn->stack);
 	rn->md = need(pcre2_match_data_create(ovector_pairs ? ovector_pairs : 1, NULL));
@@ -269,7 +286,10 @@ static void runner_release(struct runner *rn)
 	pcre2_match_data_free(rn->md);
 	pcre2_match_context_free(rn->whole);
 	pcre2_match_context_free(rn->line);
-	pcre2_jit_stack_free(rn->stack);
+	if (rn->shared_stack)
+		jit_stack_busy = false;
+	else
+		pcre2_jit_stack_free(rn->stack);
 }
 
 static int run_with(struct runner *rn, pcre2_match_context *mc, const pcre2_code *code,
