@@ -283,6 +283,11 @@ static int spawn(struct shell *sh, const char *restore, struct strbuf *err)
 	proc_guard_set(sh->proc.pid);
 
 	strbuf_addstr(&setup, init_script);
+	/* the control file's name, short to send: bash reads its stdin one
+	 * byte per read() */
+	strbuf_addstr(&setup, "__rb_c=");
+	shell_quote(&setup, sh->ctl_file);
+	strbuf_addch(&setup, '\n');
 	if (restore) {
 		/* readonly and special variables cannot be set again: quiet */
 		strbuf_addstr(&setup, "source -- ");
@@ -448,9 +453,7 @@ int shell_run(struct shell *sh, const struct shell_block *b, struct shell_result
 		goto out;
 	}
 	strbuf_reset(&line);
-	strbuf_addstr(&line, ". ");
-	shell_quote(&line, sh->ctl_file);
-	strbuf_addch(&line, '\n');
+	strbuf_addstr(&line, ". \"$__rb_c\"\n");
 
 	proc_io_init(&io);
 	io.out_fd = sh->proc.out_fd;
