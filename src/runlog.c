@@ -19,12 +19,35 @@
 
 void runlog_iso_time(int64_t ms, char out[40])
 {
+	/* every record has one or three: the seconds are formatted once per
+	 * second, the milliseconds by hand */
+	static int64_t cached_s = INT64_MIN;
+	static char cached[40];
 	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
-		 (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-		 tm.tm_sec % 100, (int)(ms % 1000));
+	if (ms < 0) {
+		struct tm tm;
+		gmtime_r(&s, &tm);
+		snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+			 (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+			 tm.tm_sec % 100, (int)(ms % 1000));
+		return;
+	}
+	if ((int64_t)s != cached_s) {
+		struct tm tm;
+		gmtime_r(&s, &tm);
+		snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d", (tm.tm_year + 1900) % 10000,
+			 (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+			 tm.tm_sec % 100);
+		cached_s = (int64_t)s;
+	}
+	int m = (int)(ms % 1000);
+	memcpy(out, cached, 19);
+	out[19] = '.';
+	out[20] = (char)('0' + m / 100);
+	out[21] = (char)('0' + m / 10 % 10);
+	out[22] = (char)('0' + m % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
 }
 
 static int64_t now_wall_ms(void)
