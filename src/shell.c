@@ -30,8 +30,10 @@ struct shell {
 	char *state_last; /* the last snapshot restored, kept for a SIGKILL */
 	char *block_file; /* the current name of the file blocks are written to */
 	int block_fd;     /* open on it, or -1 */
+	size_t block_size;
 	char *ctl_file;   /* the control commands around each block */
 	int ctl_file_fd;  /* open on it, or -1 */
+	size_t ctl_size;
 	struct proc proc;
 	int ctl_fd;       /* our end of the shell's stdin */
 	int status_fd;    /* our end of fd 62 */
@@ -90,10 +92,12 @@ static int write_file(const char *path, const char *data, size_t len)
 	return r;
 }
 
-/* rewrite replaces the contents of the open file fd with data: cheaper
- * than creating or truncating a file, which costs an inode or its blocks
- * on every block. */
-static int rewrite(int fd, const char *data, size_t len)
+/* rewrite replaces the contents of the open file fd (*size bytes long)
+ * with data: cheaper than creating or truncating a file, which costs an
+ * inode or its blocks on every block.  The file is only cut when the new
+ * contents are shorter: on ext4 every ftruncate is a journalled metadata
+ * change (perf: as much as the rename). */
+static int rewrite(int fd, const char *data, size_t len, size_t *size)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -105,20 +109,24 @@ static int rewrite(int fd, const char *data, size_t len)
 		}
 		done += (size_t)n;
 	}
-	return ftruncate(fd, (off_t)len);
+	if (len < *size && ftruncate(fd, (off_t)len) < 0)
+		return -1;
+	*size = len;
+	return 0;
 }
 
 /* rewrite_at rewrites *fd, opened on path when it is not open yet. */
-static int rewrite_at(int *fd, const char *path, const char *data, size_t len)
+static int rewrite_at(int *fd, size_t *size, const char *path, const char *data, size_t len)
 {
-	if (*fd >= 0 && rewrite(*fd, data, len) == 0)
+	if (*fd >= 0 && rewrite(*fd, data, len, size) == 0)
 		return 0;
 	if (*fd >= 0)
 		close(*fd);
 	*fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0)
 		return -1;
-	return rewrite(*fd, data, len);
+	*size = 0;
+	return rewrite(*fd, data, len, size);
 }
 
 /* write_block writes a block's text to path.  Every block goes into the
@@ -138,7 +146,7 @@ static int write_block(struct shell *sh, const char *path, const char *text, siz
 		free(sh->block_file);
 		sh->block_file = xstrdup(path);
 	}
-	return rewrite_at(&sh->block_fd, path, text, len);
+	return rewrite_at(&sh->block_fd, &sh->block_size, path, text, len);
 }
 
 /* shell_quote appends s single-quoted for bash. */
@@ -448,7 +456,19 @@ int shell_run(struct shell *sh, const struct shell_block *b, struct shell_result
 	/* bash reads its stdin (a pipe) one byte per read(), so the commands
 	 * around the block go in a file it reads whole, and only a line that
 	 * sources it goes down the pipe */
-	if (rewrite_at(&sh->ctl_file_fd, sh->ctl_file, line.buf, line.len) < 0) {
+	/* never shorter than before, padded with a comment line: the file is
+	 * then rewritten in place without ever being cut */
+	if (line.len < sh->ctl_size) {
+		size_t pad = sh->ctl_size - line.len;
+		if (pad == 1) {
+			strbuf_addch(&line, '\n');
+		} else {
+			strbuf_addch(&line, '#');
+			strbuf_addchars(&line, ' ', pad - 2);
+			strbuf_addch(&line, '\n');
+		}
+	}
+	if (rewrite_at(&sh->ctl_file_fd, &sh->ctl_size, sh->ctl_file, line.buf, line.len) < 0) {
 		strbuf_addf(err, "shell: cannot write %s: %s", sh->ctl_file, strerror(errno));
 		goto out;
 	}
