@@ -22,7 +22,9 @@ case_1() {
 		[bats]="bats"
 	)
 	local -A missing=()
-	have cram || missing[cram]=1
+	# Debian's python3-cram installs it as cram3
+	local cram
+	cram=$(command -v cram || command -v cram3) || missing[cram]=1
 	have shelltest || missing[shelltest]=1
 	have bats || missing[bats]=1
 
@@ -35,7 +37,7 @@ case_1() {
 			"$RUNBOOK" run --yes --no-color --log "$d/disk/c1.jsonl" "$d/steps$n.md"
 		measure "c1_one_shell_$n" -- bash "$d/one$n.sh"
 		measure "c1_bash_c_$n" ${slow_runs:+--runs 5} -- bash "$d/bashc$n.sh"
-		[ -z "${missing[cram]:-}" ] && measure "c1_cram_$n" -- cram -q --shell=/bin/bash "$d/steps$n.t"
+		[ -z "${missing[cram]:-}" ] && measure "c1_cram_$n" -- "$cram" -q --shell=/bin/bash "$d/steps$n.t"
 		[ -z "${missing[shelltest]:-}" ] && measure "c1_shelltest_$n" ${slow_runs:+--runs 5} -- shelltest "$d/steps$n.test"
 		[ -z "${missing[bats]:-}" ] && measure "c1_bats_$n" ${slow_runs:+--runs 3 --warmup 0} -- bats "$d/steps$n.bats"
 	done
