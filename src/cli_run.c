@@ -98,37 +98,46 @@ static void clear_spinner(struct run *r)
 
 /* ---------- live output ---------- */
 
-/* flush_line writes one pending line of output, masked and marked; the
- * caller flushes stdout (once per chunk read, not per line: a block
- * printing many short lines cost one write() per line). */
+/* echo_line appends one line of a block's output, masked and marked, to
+ * the echo buffer; echo_flush writes the buffer once per chunk read from
+ * the block (a block printing many short lines cost a few stdio calls and
+ * a write() per line). */
+static void echo_line(struct run *r, enum io_stream which, const char *s, size_t len, bool partial)
+{
+	struct strbuf *o = &r->echo_masked;
+	clear_spinner(r);
+	if (!r->echo_mark[which].len) {
+		/* the colours do not change during a run */
+		struct strbuf *m = &r->echo_mark[which];
+		strbuf_addstr(m, "  ");
+		if (which == IO_STDERR)
+			strbuf_addf(m, "%s!%s %s", term_c(TC_RED), term_c(TC_RESET), term_c(TC_YELLOW));
+		else
+			strbuf_addf(m, "%s│%s ", term_c(TC_DIM), term_c(TC_RESET));
+	}
+	strbuf_addbuf(o, &r->echo_mark[which]);
+	redact(&r->red, s, len, o);
+	if (which == IO_STDERR)
+		strbuf_addstr(o, term_c(TC_RESET));
+	if (!partial)
+		strbuf_addch(o, '\n');
+}
+
+static void echo_flush(struct run *r)
+{
+	struct strbuf *o = &r->echo_masked;
+	if (o->len)
+		fwrite(o->buf, 1, o->len, stdout);
+	strbuf_reset(o);
+	fflush(stdout);
+}
+
 static void flush_line(struct run *r, enum io_stream which, bool partial)
 {
 	struct strbuf *pend = &r->pending[which];
 	if (!pend->len && partial)
 		return;
-	struct strbuf *masked = &r->echo_masked;
-	strbuf_reset(masked);
-	redact(&r->red, pend->buf, pend->len, masked);
-	clear_spinner(r);
-	if (which == IO_STDERR) {
-		fputs("  ", stdout);
-		fputs(term_c(TC_RED), stdout);
-		fputc('!', stdout);
-		fputs(term_c(TC_RESET), stdout);
-		fputc(' ', stdout);
-		fputs(term_c(TC_YELLOW), stdout);
-		fwrite(masked->buf, 1, masked->len, stdout);
-		fputs(term_c(TC_RESET), stdout);
-	} else {
-		fputs("  ", stdout);
-		fputs(term_c(TC_DIM), stdout);
-		fputs("│", stdout);
-		fputs(term_c(TC_RESET), stdout);
-		fputc(' ', stdout);
-		fwrite(masked->buf, 1, masked->len, stdout);
-	}
-	if (!partial)
-		fputc('\n', stdout);
+	echo_line(r, which, pend->buf, pend->len, partial);
 	strbuf_reset(pend);
 }
 
@@ -141,6 +150,13 @@ static void echo_output(void *data, enum io_stream which, const char *buf, size_
 	while (len) {
 		const char *nl = memchr(buf, '\n', len);
 		size_t take = nl ? (size_t)(nl - buf) : len;
+		if (nl && !r->pending[which].len && take <= 4096) {
+			/* a whole line in the chunk: straight from it */
+			echo_line(r, which, buf, take, false);
+			buf += take + 1;
+			len -= take + 1;
+			continue;
+		}
 		size_t room = 4096 - r->pending[which].len;
 		if (take > room)
 			take = room;
@@ -153,14 +169,14 @@ static void echo_output(void *data, enum io_stream which, const char *buf, size_
 			len--;
 		} else if (r->pending[which].len >= 4096) {
 			flush_line(r, which, true);
-			fputc('\n', stdout);
+			strbuf_addch(&r->echo_masked, '\n');
 		}
 	}
 	/* a prompt without a newline must reach the operator now */
 	if (r->block_interactive)
 		for (int w = IO_STDOUT; w <= IO_STDERR; w++)
 			flush_line(r, (enum io_stream)w, true);
-	fflush(stdout);
+	echo_flush(r);
 }
 
 static void flush_pending(struct run *r)
@@ -168,7 +184,7 @@ static void flush_pending(struct run *r)
 	for (int w = IO_STDOUT; w <= IO_STDERR; w++)
 		if (r->pending[w].len)
 			flush_line(r, (enum io_stream)w, false);
-	fflush(stdout);
+	echo_flush(r);
 }
 
 void run_echo(struct run *r, enum io_stream which, const char *buf, size_t len)
@@ -907,6 +923,8 @@ int run_init(struct run *r)
 	for (int w = 0; w < 3; w++)
 		strbuf_init(&r->pending[w], 0);
 	strbuf_init(&r->echo_masked, 0);
+	for (int w = 0; w < 3; w++)
+		strbuf_init(&r->echo_mark[w], 0);
 	return 0;
 }
 
@@ -949,6 +967,8 @@ void run_release(struct run *r)
 	for (int w = 0; w < 3; w++)
 		strbuf_release(&r->pending[w]);
 	strbuf_release(&r->echo_masked);
+	for (int w = 0; w < 3; w++)
+		strbuf_release(&r->echo_mark[w]);
 	redactor_release(&r->red);
 	runbook_free(r->rb);
 }

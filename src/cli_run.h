@@ -125,7 +125,8 @@ struct run {
 	struct redactor red;
 	/* live output */
 	struct strbuf pending[3];
-	struct strbuf echo_masked;      /* reused by every echoed line */
+	struct strbuf echo_masked;      /* echoed output not written yet (echo_flush) */
+	struct strbuf echo_mark[3];     /* what starts an echoed line, per stream */
 	int64_t last_output_ms, block_start_ms;
 	bool spinner_shown;
 	int spinner_frame;

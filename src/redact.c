@@ -81,9 +81,11 @@ static void bump(struct redactor *r, enum redact_rule rule, size_t *n)
 /* may_start says whether a mask can start at byte c: the first byte of a
  * secret value, the ':' of scheme://, the '=' of NAME=VALUE or the 'p' of
  * PASSWORD.  Every other byte is copied as it is, in runs. */
+static const unsigned char rule_start[256] = { [':'] = 1, ['='] = 1, ['p'] = 1, ['P'] = 1 };
+
 static bool may_start(const struct redactor *r, unsigned char c)
 {
-	return c == ':' || c == '=' || c == 'p' || c == 'P' || r->first[c];
+	return rule_start[c] | r->first[c];
 }
 
 size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
