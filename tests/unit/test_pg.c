@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pg.h"
+#include "xalloc.h"
 #include "proc.h"
 
 static struct pg_conn *db; /* shared by the tests that need no other session */
@@ -553,6 +554,25 @@ static void guard_settings(void **state)
 	pg_run_block(db, "SHOW lock_timeout;", &opts, &o);
 	assert_string_equal(pg_row_get(&o.row, "lock_timeout", NULL), "250ms");
 	pg_outcome_release(&o);
+
+	/* the guards are not sent again while they are in force, but they are
+	 * after whatever may have changed them: a rolled-back transaction,
+	 * set_config(), DISCARD ALL, dynamic SQL naming the setting */
+	static const char *const undo[] = {
+		"BEGIN;\nSELECT set_config('lock_timeout', '9s', false);\nROLLBACK;",
+		"SELECT set_config('lock_timeout', '9s', false);",
+		"DISCARD ALL;",
+		"DO $$ BEGIN EXECUTE 'SET lock_timeout = ''9s'''; END $$;",
+		"SELECT 1;",
+	};
+	for (size_t i = 0; i < sizeof(undo) / sizeof(undo[0]); i++) {
+		char *text = xasprintf("SELECT 1;\n%s\nSELECT 2;\nSHOW lock_timeout;", undo[i]);
+		pg_run_block(db, text, NULL, &o);
+		assert_int_equal(o.status, PG_OK);
+		assert_string_equal(pg_row_get(&o.row, "lock_timeout", NULL), "3s");
+		pg_outcome_release(&o);
+		free(text);
+	}
 }
 
 static void copy_from_stdin_refused(void **state)
