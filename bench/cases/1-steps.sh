@@ -11,11 +11,16 @@ case_1() {
 	hi=${sizes##* }
 	for n in $sizes; do gen_steps "$n" "$d"; done
 
-	local tools="runbook_tmpfs runbook_disk one_shell bash_c cram shelltest bats"
+	# the floor of runbook's design: one round trip per block to a
+	# long-lived bash, nothing else (bench/tools/roundtrip.c)
+	cc -O2 -o "$d/roundtrip" bench/tools/roundtrip.c
+	mkdir -p "$d/rt"
+	local tools="runbook_tmpfs runbook_disk one_shell roundtrip bash_c cram shelltest bats"
 	local -A label=(
 		[runbook_tmpfs]="runbook run --yes, journal on tmpfs"
 		[runbook_disk]="runbook run --yes, journal on disk"
 		[one_shell]="floor: one bash script"
+		[roundtrip]="floor: one round trip per step to one bash (tools/roundtrip.c)"
 		[bash_c]="floor: one bash -c per step"
 		[cram]="cram"
 		[shelltest]="shelltest"
@@ -36,6 +41,7 @@ case_1() {
 		measure "c1_runbook_disk_$n" --prepare "rm -f $d/disk/c1.jsonl" ${slow_runs:+--runs 5} -- \
 			"$RUNBOOK" run --yes --no-color --log "$d/disk/c1.jsonl" "$d/steps$n.md"
 		measure "c1_one_shell_$n" -- bash "$d/one$n.sh"
+		measure "c1_roundtrip_$n" -- "$d/roundtrip" "$n" "$d/rt"
 		measure "c1_bash_c_$n" ${slow_runs:+--runs 5} -- bash "$d/bashc$n.sh"
 		[ -z "${missing[cram]:-}" ] && measure "c1_cram_$n" -- "$cram" -q --shell=/bin/bash "$d/steps$n.t"
 		[ -z "${missing[shelltest]:-}" ] && measure "c1_shelltest_$n" ${slow_runs:+--runs 5} -- shelltest "$d/steps$n.test"
@@ -102,6 +108,12 @@ case_1() {
 		md "**Target: own overhead per step ≤ cram's**: cram is not installed, so not judged (runbook $(ms "${over[runbook_tmpfs]}"))."
 	fi
 	row 1 "own overhead per step, journal on tmpfs" "$(ms "${over[runbook_tmpfs]}")" "≤ cram ($(ms "${over[cram]:-}"))" "$v"
+	md ""
+	md "Of runbook's $(ms "${over[runbook_tmpfs]}"), $(ms "${over[roundtrip]}") is the round trip to its long-lived bash alone"
+	md "(tools/roundtrip.c: write the block and control files, send \`. \"\$__rb_c\"\`, wait for the status"
+	md "line), the floor of running each block in one shell that keeps its state; the journal"
+	md "(four hashed lines per step), matching and the terminal output add $(ms "$(calc "${over[runbook_tmpfs]} - ${over[roundtrip]}")")."
+	row 1 "round trip to one bash per step (design floor)" "$(ms "${over[roundtrip]}")" "reported" "-"
 	local disk_extra
 	disk_extra=$(calc "${wall[runbook_disk]} - ${wall[runbook_tmpfs]}")
 	md ""
