@@ -17,6 +17,9 @@ note() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 calc() { awk "BEGIN { v = ($*); printf \"%.6g\n\", v }"; }
 
+# ratio A B -> A / B with two decimals
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "null" || b == "null") print "n/a"; else printf "%.2f\n", a / b }'; }
+
 # ms 0.0123 -> 12.3 ms ; adapts the unit
 ms() {
 	awk -v s="$1" 'BEGIN {

@@ -103,7 +103,7 @@ case_1() {
 	if [ -n "${over[cram]:-}" ]; then
 		target=${over[cram]}
 		v=$(verdict "${over[runbook_tmpfs]}" "<=" "$target")
-		md "**Target: own overhead per step ≤ cram's** (journal on tmpfs): runbook $(ms "${over[runbook_tmpfs]}") against cram $(ms "$target") — **$v** (ratio $(calc "${over[runbook_tmpfs]} / $target")x)."
+		md "**Target: own overhead per step ≤ cram's** (journal on tmpfs): runbook $(ms "${over[runbook_tmpfs]}") against cram $(ms "$target") — **$v** (ratio $(ratio "${over[runbook_tmpfs]}" "$target")x)."
 	else
 		md "**Target: own overhead per step ≤ cram's**: cram is not installed, so not judged (runbook $(ms "${over[runbook_tmpfs]}"))."
 	fi

@@ -25,12 +25,15 @@ true
 \`\`\`
 EOF
 	printf '%s | cat >/dev/null\n' "$stream" >"$d/floor.sh"
+	# what echoing does to every line, done by sed: a reference, not the floor
+	printf '%s | sed "s/^/  │ /" >/dev/null\n' "$stream" >"$d/sed.sh"
 
 	measure c2_floor --runs 5 -- bash "$d/floor.sh"
 	measure c2_quiet --runs 5 --prepare "rm -f $SHM/c2.jsonl" -- \
 		"$RUNBOOK" run --yes --quiet-output --log "$SHM/c2.jsonl" "$d/print.md"
-	measure c2_echo --runs 3 --prepare "rm -f $SHM/c2.jsonl" -- \
+	measure c2_echo --runs 5 --prepare "rm -f $SHM/c2.jsonl" -- \
 		"$RUNBOOK" run --yes --log "$SHM/c2.jsonl" "$d/print.md"
+	measure c2_sed --runs 3 -- bash "$d/sed.sh"
 	rm -f "$SHM/c2.jsonl"
 	local rss_quiet rss_echo
 	rss_quiet=$(rss_kib "$RUNBOOK" run --yes --quiet-output --log "$SHM/c2.jsonl" "$d/print.md")
@@ -39,8 +42,8 @@ EOF
 	rm -f "$SHM/c2.jsonl"
 
 	local rq re
-	rq=$(calc "$(med c2_quiet) / $(med c2_floor)")
-	re=$(calc "$(med c2_echo) / $(med c2_floor)")
+	rq=$(ratio "$(med c2_quiet)" "$(med c2_floor)")
+	re=$(ratio "$(med c2_echo)" "$(med c2_floor)")
 	local mib=$((bytes / 1048576))
 	md "## 2. Output capture and matching"
 	md ""
@@ -54,6 +57,7 @@ EOF
 	md "| floor: \`... \\| cat >/dev/null\` | $(ms "$(med c2_floor)") | $(ms "$(cpu c2_floor)") | 1.00 | |"
 	md "| runbook run --yes --quiet-output | $(ms "$(med c2_quiet)") | $(ms "$(cpu c2_quiet)") | ${rq}x | $((rss_quiet / 1024)) MiB |"
 	md "| runbook run --yes (output echoed, stdout /dev/null) | $(ms "$(med c2_echo)") | $(ms "$(cpu c2_echo)") | ${re}x | $((rss_echo / 1024)) MiB |"
+	md "| reference: \`... \| sed 's/^/  │ /' >/dev/null\` (marking every line, as the echo does) | $(ms "$(med c2_sed)") | $(ms "$(cpu c2_sed)") | $(ratio "$(med c2_sed)" "$(med c2_floor)")x | |"
 	md ""
 	row 2 "$mib MiB through one block, --quiet-output" "${rq}x the floor" "≤ 1.5x" "$(verdict "$rq" "<=" 1.5)"
 	row 2 "$mib MiB through one block, echoed" "${re}x the floor" "≤ 1.5x" "$(verdict "$re" "<=" 1.5)"

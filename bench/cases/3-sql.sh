@@ -4,7 +4,7 @@
 case_3() {
 	local d=$W/c3 n nc
 	mkdir -p "$d"
-	if [ -n "$SMOKE" ]; then n=20; nc=5; else n=10000; nc=1000; fi
+	if [ -n "$SMOKE" ]; then n=20; nc=5; else n=10000; nc=300; fi
 	db_up "$USERS"
 	psql -X -q -d "$DB_URL" -c "DROP TABLE IF EXISTS bench_sql; CREATE TABLE bench_sql (n int, at timestamptz DEFAULT now())"
 
@@ -27,8 +27,8 @@ case_3() {
 	per_rb=$(calc "$(med c3_runbook) / $n")
 	per_f=$(calc "$(med c3_psql_f) / $n")
 	per_c=$(calc "$(med c3_psql_c) / $nc")
-	vs_c=$(calc "$per_c / $per_rb")
-	vs_f=$(calc "$(med c3_runbook) / $(med c3_psql_f)")
+	vs_c=$(ratio "$per_c" "$per_rb")
+	vs_f=$(ratio "$(med c3_runbook)" "$(med c3_psql_f)")
 	md "## 3. SQL through libpq"
 	md ""
 	md "$n statements (\`INSERT INTO bench_sql (n) VALUES (i);\`) in one \`\`\`sql block, run by"
