@@ -1027,7 +1027,7 @@ static bool word_before(const char *text, const char *pos, const char *word)
 		w--;
 	size_t n = strlen(word);
 	return (size_t)(w - text) >= n && !strncasecmp(w - n, word, n) &&
-	       (w - n == text || !isalpha((unsigned char)w[-n - 1]));
+	       (w - n == text || !isalpha((unsigned char)*(w - n - 1)));
 }
 
 static bool looks_runnable(const char *span)
