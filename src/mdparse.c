@@ -750,8 +750,9 @@ static void split_commands(struct parser *p, struct rb_block *b, struct rb_comma
 		bool is_comment = !blank && !strncmp(t, comment_mark, cmlen) &&
 				  !(b->kind == BLOCK_SHELL && t[1] == '!');
 
-		if (heredoc.len) {
-			/* inside a here-document: only its delimiter ends it */
+		if (heredoc.len && !at_end) {
+			/* inside a here-document: only its delimiter, or the end
+			 * of the block, ends it */
 			if ((size_t)(s + len - t) == heredoc.len && !memcmp(t, heredoc.buf, heredoc.len))
 				strbuf_reset(&heredoc);
 			strbuf_add(&body, s, len);
