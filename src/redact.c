@@ -112,7 +112,12 @@ size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 					colon = k;
 			}
 			if (at && colon && colon + 1 < at) {
-				strbuf_add(out, s + i, colon + 1 - i);
+				/* the user name is kept, but it may hold a known
+				 * secret ("https://TOKEN:x-oauth-basic@host"); it
+				 * has no '/', so this goes one level deep only */
+				strbuf_add(out, s + i, 3);
+				n += redact(r, s + u, colon - u, out);
+				strbuf_addch(out, ':');
 				strbuf_addstr(out, REDACT_MASK);
 				i = at;
 				bump(r, REDACT_URL_PASSWORD, &n);
