@@ -14,6 +14,22 @@ static const enum match_mode modes[] = {
 	MATCH_TOLERANT, MATCH_EXACT, MATCH_REGEX, MATCH_LINES, MATCH_CONTAINS, MATCH_NONE,
 };
 
+/* What match.h promises of a verdict. */
+static void check_result(const struct match_result *r, enum match_mode mode)
+{
+	if (mode == MATCH_NONE && !r->ok)
+		abort(); /* an illustration always matches */
+	if (!r->ok && (!r->reason.len || memchr(r->reason.buf, '\n', r->reason.len)))
+		abort(); /* a deviation says why, in one line */
+	if (r->ok && (r->reason.len || r->expected_line))
+		abort();
+	if (!r->ok && r->ncaptures)
+		abort(); /* captures only on a match */
+	for (size_t i = 0; i < r->ncaptures; i++)
+		if (!r->captures[i].name || !r->captures[i].value)
+			abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_span rest = { (const char *)data, size }, pattern, output;
@@ -39,9 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		for (int truncated = 0; truncated <= 1; truncated++) {
 			match_result_init(&r);
-			if (expectation_match(e, output.p, output.len, truncated, &r) == 0 && !r.ok &&
-			    !r.reason.len)
-				abort(); /* a deviation always says why */
+			if (expectation_match(e, output.p, output.len, truncated, &r) == 0)
+				check_result(&r, modes[m]);
 			match_result_release(&r);
 		}
 		expectation_free(e);
