@@ -63,6 +63,7 @@ static void check_steps(struct runbook *rb)
 		    "no steps found: write them as '## Step 1: Title' headings");
 		return;
 	}
+	int max_number = 0;
 	for (size_t i = 0; i < rb->nsteps; i++) {
 		const struct rb_step *st = &rb->steps[i];
 		if (!step_has_runnable(st))
@@ -72,14 +73,20 @@ static void check_steps(struct runbook *rb)
 			diag_add(&rb->diags, rb->path, st->line, 1, DIAG_WARNING, "step-no-expectation",
 				 "step %d (%s) has neither expected output nor a verification", st->number,
 				 st->title);
-		for (size_t j = 0; j < i; j++) {
-			if (rb->steps[j].number == st->number) {
-				diag_add(&rb->diags, rb->path, st->line, 1, DIAG_ERROR, "step-number-duplicate",
-					 "step number %d already used at line %d", st->number,
-					 rb->steps[j].line);
-				break;
+		/* a number above every one before cannot be a duplicate: runbooks
+		 * number their steps upwards, so the scan below is rare and check
+		 * stays linear in the number of steps */
+		if (i == 0 || st->number > max_number)
+			max_number = st->number;
+		else
+			for (size_t j = 0; j < i; j++) {
+				if (rb->steps[j].number == st->number) {
+					diag_add(&rb->diags, rb->path, st->line, 1, DIAG_ERROR,
+						 "step-number-duplicate", "step number %d already used at line %d",
+						 st->number, rb->steps[j].line);
+					break;
+				}
 			}
-		}
 		if (i > 0) {
 			int prev = rb->steps[i - 1].number;
 			if (st->number < prev)
@@ -181,7 +188,10 @@ static int collect_block(const struct rb_step *st, const struct rb_command *cmd,
 	(void)v;
 	const struct rb_block *bs[2] = { cmd->block, cmd->expected };
 	for (int i = 0; i < 2; i++) {
-		if (!bs[i])
+		/* only blocks that switch a rule off matter: every diagnostic is
+		 * compared with every span collected, so collecting all blocks
+		 * would make check quadratic in the size of the runbook */
+		if (!bs[i] || !rb_attr_get(bs[i], "check"))
 			continue;
 		ALLOC_GROW(acc->spans, acc->nr + 1, acc->alloc);
 		acc->spans[acc->nr].from = bs[i]->line;
