@@ -368,6 +368,8 @@ void journal_block_end(struct run *r, struct step_state *ss, const struct rb_blo
 	}
 	if (o->state_lost)
 		jrec_bool(rec, "shell_state_lost", true);
+	if (o->conn_lost)
+		jrec_bool(rec, "connection_lost", true);
 	emit(r, rec);
 }
 

@@ -629,6 +629,7 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 				break;
 			}
 		}
+		bool env_error = false;
 		for (int attempt = 1;; attempt++) {
 			struct block_outcome o;
 			if (journal_block_start(r, ss, b, text, line, attempt) < 0) {
@@ -639,6 +640,7 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 			execute(r, b, text, line, expected_text, expected, &o);
 			show_verdict(r, &o);
 			step_note_outcome(r, ss, b, &o);
+			env_error = o.env_error;
 			if (verdict_ok(o.verdict)) {
 				final = o.verdict;
 				block_outcome_release(&o);
@@ -650,8 +652,6 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 				flow = FLOW_INTERRUPT;
 				break;
 			}
-			if (o.env_error)
-				r->env_failure = true;
 			enum flow next = on_failure(r, ss, b, &o, &final);
 			block_outcome_release(&o);
 			if (next == FLOW_RETRY) {
@@ -661,6 +661,10 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 			flow = next;
 			break;
 		}
+		/* an environment problem (the database went away) that a retry got
+		 * past is not the run's result */
+		if (env_error && !verdict_ok(final))
+			r->env_failure = true;
 		ss->verdict = worse(ss->verdict, final);
 	}
 	rb_console_free(cc, ncc);
