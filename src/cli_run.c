@@ -76,16 +76,20 @@ void format_duration(int64_t ms, char *buf, size_t len)
 /* out writes text to stdout through the redactor. */
 void run_out(struct run *r, const char *fmt, ...)
 {
-	struct strbuf raw = STRBUF_INIT, masked = STRBUF_INIT;
+	struct strbuf raw = STRBUF_INIT, masked = STRBUF_INIT, shown = STRBUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
 	strbuf_vaddf(&raw, fmt, ap);
 	va_end(ap);
 	redact(&r->red, raw.buf, raw.len, &masked);
-	fwrite(masked.buf, 1, masked.len, stdout);
+	/* commands, titles and fixes come from the runbook: every character
+	 * of them is shown, none is obeyed by the terminal */
+	term_visible(masked.buf, masked.len, &shown);
+	fwrite(shown.buf, 1, shown.len, stdout);
 	fflush(stdout);
 	strbuf_release(&raw);
 	strbuf_release(&masked);
+	strbuf_release(&shown);
 }
 
 static void clear_spinner(struct run *r)

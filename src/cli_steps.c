@@ -802,7 +802,8 @@ void backend_tick(struct run *r)
 	if (line.len && strcmp(line.buf, b->last_monitor)) {
 		snprintf(b->last_monitor, sizeof(b->last_monitor), "%s", line.buf);
 		record_monitor(r, line.buf, longest, nblocked, nblocking);
-		run_out(r, "\r\033[K  %s⚠ %s%s\n", term_c(TC_YELLOW), line.buf, term_c(TC_RESET));
+		fputs("\r\033[K", stdout);
+		run_out(r, "  %s⚠ %s%s\n", term_c(TC_YELLOW), line.buf, term_c(TC_RESET));
 	}
 	if (b->guard_tripped) {
 		bool stop = true;

@@ -174,6 +174,57 @@ static int compile_expected(const struct rb_step *st, const struct rb_command *c
 	return 0;
 }
 
+/* ---- characters a reviewer cannot see ---- */
+
+/* hidden_char finds the first control character (but tab, newline and a
+ * carriage return before a newline), C1 control or bidirectional override in
+ * text; returns its length in bytes (0 if none) and where it is. */
+static size_t hidden_char(const char *text, size_t *at, unsigned *cp)
+{
+	const unsigned char *u = (const unsigned char *)text;
+	for (size_t i = 0; u[i]; i++) {
+		if ((u[i] < 0x20 && u[i] != '\t' && u[i] != '\n' && !(u[i] == '\r' && u[i + 1] == '\n')) ||
+		    u[i] == 0x7f) {
+			*at = i;
+			*cp = u[i];
+			return 1;
+		}
+		if (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) {
+			*at = i;
+			*cp = u[i + 1];
+			return 2;
+		}
+		if (u[i] == 0xe2 && u[i + 1] && u[i + 2] &&
+		    ((u[i + 1] == 0x80 && u[i + 2] >= 0xaa && u[i + 2] <= 0xae) ||
+		     (u[i + 1] == 0x81 && u[i + 2] >= 0xa6 && u[i + 2] <= 0xa9))) {
+			*at = i;
+			*cp = ((u[i] & 0x0fu) << 12) | ((u[i + 1] & 0x3fu) << 6) | (u[i + 2] & 0x3fu);
+			return 3;
+		}
+	}
+	return 0;
+}
+
+static int check_hidden(const struct rb_step *st, const struct rb_command *cmd, bool v, void *data)
+{
+	struct runbook *rb = data;
+	const struct rb_block *b = cmd->block;
+	size_t at;
+	unsigned cp;
+	(void)st;
+	(void)v;
+	if (!hidden_char(b->text, &at, &cp))
+		return 0;
+	int line = b->text_line;
+	for (size_t i = 0; i < at; i++)
+		line += b->text[i] == '\n';
+	diag_add(&rb->diags, rb->path, line, 1, DIAG_WARNING, "hidden-character",
+		 "command contains U+%04X, which a terminal would not show as it is: runbook "
+		 "prints it as an escape; make sure the command is what it seems",
+		 cp);
+	return 0;
+}
+
 /* ---- switching rules off ---- */
 
 struct block_span {
@@ -265,6 +316,7 @@ void lint_runbook(struct runbook *rb)
 	check_sections(rb);
 	check_steps(rb);
 	rb_for_each_command(rb, compile_expected, rb);
+	rb_for_each_command(rb, check_hidden, rb);
 	apply_switches(rb);
 	diag_sort(&rb->diags);
 }
