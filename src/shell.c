@@ -44,15 +44,17 @@ struct shell {
 
 /* The shell's own set-up, sent once after each start.  __rb_trap returns
  * from the sourced block with the failing status; in a subshell (BASHPID
- * differs) it exits the subshell instead, like inherit_errexit. */
+ * differs) it exits the subshell instead, like inherit_errexit.  __rb_save
+ * writes a snapshot of the state, secrets included, mode 0600 whatever the
+ * operator's umask (in a subshell, so the blocks' umask is not touched). */
 static const char init_script[] =
 	"set +o history 2>/dev/null; set +e; set -o pipefail; shopt -s expand_aliases\n"
 	"exec " STR(FD_OUT) ">&1 " STR(FD_ERR) ">&2\n"
 	"__rb_pid=$BASHPID\n"
 	"__rb_trap='__rb_rc=$?; if [[ $BASHPID != \"$__rb_pid\" ]]; then exit $__rb_rc; fi; "
 	"if [[ ${#BASH_SOURCE[@]} -gt 0 ]]; then return $__rb_rc; fi'\n"
-	"__rb_save() { { declare -p; declare -f; alias -p; shopt -p; set +o; "
-	"printf 'cd -- %q\\n' \"$PWD\"; } > \"$1.tmp\" 2>/dev/null && command mv -f -- \"$1.tmp\" \"$1\"; }\n"
+	"__rb_save() { ( umask 077; { declare -p; declare -f; alias -p; shopt -p; set +o; "
+	"printf 'cd -- %q\\n' \"$PWD\"; } > \"$1.tmp\" ) 2>/dev/null && command mv -f -- \"$1.tmp\" \"$1\"; }\n"
 	"trap '__rb_save \"$__RB_DIR/state.exit\"' EXIT\n";
 
 bool shell_valid_name(const char *name)
