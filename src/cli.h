@@ -25,6 +25,8 @@ int cli_rollback(int argc, char **argv);
 int cli_rehearse(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 int cli_new(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_report(int argc, char **argv);
 
 /* cli_usage_error prints "runbook CMD: message" and a hint, returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -484,6 +484,8 @@ void journal_close(struct run *r, const char *result)
 			jrec_raw_str(rec, "rollback", r->rolled_back ? "done" : "failed");
 		emit(r, rec);
 	}
+	if (!j->open)
+		runlog_close(&j->log);
 	if (j->open) {
 		bool was_failed = j->failed;
 		if (runlog_finish(&j->log, was_failed ? NULL : j->key, &err) < 0)

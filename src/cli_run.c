@@ -563,15 +563,23 @@ void run_rollback_after(struct run *r)
 	memset(&rs, 0, sizeof(rs));
 	rs.step = &r->rb->rollback;
 	strbuf_init(&rs.last_output, 0);
+	int64_t t0 = proc_now_ms();
+	rs.ran = true;
+	rs.verdict = V_PASSED;
+	step_begin(r, &rs);
 	if (!n) {
 		run_out(r, "  %sthe runbook has no rollback commands%s\n", term_c(TC_RED), term_c(TC_RESET));
 		r->rollback_failed = true;
+		rs.verdict = V_FAILED;
 	} else if (run_rollback_commands(r, &rs, cmds, n, &flow) < 0) {
 		r->rollback_failed = true;
+		rs.verdict = flow == FLOW_INTERRUPT ? V_INTERRUPTED : V_FAILED;
 	} else {
 		r->rolled_back = true;
 		run_out(r, "  %s✓ rolled back%s\n", term_c(TC_GREEN), term_c(TC_RESET));
 	}
+	rs.duration_ms = proc_now_ms() - t0;
+	step_end(r, &rs);
 	step_state_release(&rs);
 	free(cmds);
 }

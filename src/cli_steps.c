@@ -33,7 +33,10 @@ struct backend {
 	bool no_preflight;         /* --no-preflight */
 	int lock_timeout_ms;       /* --lock-timeout */
 	int retries;
-	int64_t max_blocking_ms;   /* --max-blocking */
+	int64_t max_blocking_ms;   /* --max-blocking, or the runbook's rollback trigger */
+	bool max_blocking_given;
+	int64_t max_run_ms;        /* the runbook's "takes > N minutes" trigger; 0: none */
+	int trigger_line;          /* where the triggers were read */
 
 	/* the database */
 	bool need_db;              /* the runbook talks to PostgreSQL */
@@ -116,6 +119,7 @@ int run_backend_option(struct run *r, int c, const char *arg)
 		if (*end || s <= 0)
 			return -1;
 		b->max_blocking_ms = (int64_t)(s * 1000);
+		b->max_blocking_given = true;
 		return 0;
 	}
 	case 1007: {
@@ -404,12 +408,63 @@ static char *runbook_key(const char *path)
 	return key;
 }
 
+/* read_triggers takes thresholds from a "Rollback Triggers" section:
+ * "Blocked queries > 1 minute" and "Migration takes > 20 minutes". */
+static void read_triggers(struct run *r)
+{
+	struct backend *b = be(r);
+	for (size_t i = 0; i < r->rb->nnotes; i++) {
+		const struct rb_note *n = &r->rb->notes[i];
+		if (!strcasestr(n->heading, "rollback trigger"))
+			continue;
+		const char *p = n->text;
+		int line = n->line + 1;
+		while (*p) {
+			const char *eol = strchr(p, '\n');
+			size_t len = eol ? (size_t)(eol - p) : strlen(p);
+			char *l = xstrndup(p, len);
+			char *gt = strchr(l, '>');
+			if (gt) {
+				char *end;
+				double v = strtod(gt + 1, &end);
+				while (*end == ' ')
+					end++;
+				double unit = !strncasecmp(end, "h", 1) ? 3600000.0
+					      : !strncasecmp(end, "m", 1) ? 60000.0
+					      : !strncasecmp(end, "s", 1) ? 1000.0 : 0;
+				if (v > 0 && unit > 0) {
+					if (strcasestr(l, "block") && !b->max_blocking_given) {
+						b->max_blocking_ms = (int64_t)(v * unit);
+						b->trigger_line = line;
+					} else if (strcasestr(l, "take") || strcasestr(l, "duration") ||
+						   strcasestr(l, "longer than")) {
+						b->max_run_ms = (int64_t)(v * unit);
+						b->trigger_line = line;
+					}
+				}
+			}
+			free(l);
+			p += len + (eol ? 1 : 0);
+			line++;
+		}
+	}
+	if (b->trigger_line) {
+		char extra[64] = "";
+		if (b->max_run_ms)
+			snprintf(extra, sizeof(extra), ", a run longer than %lld min", (long long)(b->max_run_ms / 60000));
+		run_out(r, "%srollback triggers (line %d): blocking other sessions longer than %llds%s%s\n",
+			term_c(TC_DIM), b->trigger_line, (long long)(b->max_blocking_ms / 1000), extra,
+			term_c(TC_RESET));
+	}
+}
+
 int run_backends_start(struct run *r)
 {
 	struct backend *b = be(r);
 	const char *url = getenv("DATABASE_URL");
 
 	b->runbook_key = runbook_key(r->rb->path);
+	read_triggers(r);
 	if (b->sandbox) {
 		if (start_sandbox(r) < 0)
 			return -1;
@@ -761,6 +816,14 @@ void backend_tick(struct run *r)
 	int *pids = NULL;
 	size_t npids = 0;
 
+	if (b && b->max_run_ms && !b->guard_tripped && now - r->t0 > b->max_run_ms) {
+		b->guard_tripped = true;
+		snprintf(b->guard_reason, sizeof(b->guard_reason),
+			 "the run has taken longer than %lld min (rollback trigger, line %d)",
+			 (long long)(b->max_run_ms / 60000), b->trigger_line);
+		b->max_run_ms = 0;
+		goto trip;
+	}
 	if (!b || !b->monitor || now < b->next_sample_ms || b->guard_tripped)
 		return;
 	b->next_sample_ms = now + 1000;
@@ -805,6 +868,7 @@ void backend_tick(struct run *r)
 		fputs("\r\033[K", stdout);
 		run_out(r, "  %s⚠ %s%s\n", term_c(TC_YELLOW), line.buf, term_c(TC_RESET));
 	}
+trip:
 	if (b->guard_tripped) {
 		bool stop = true;
 		if (r->interactive) {

@@ -1,10 +1,14 @@
-/* lint.c - structure rules for runbooks. */
+/* lint.c - structure rules for runbooks, and the SQL lint run over them. */
 #include "lint.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "match.h"
+#include "shscan.h"
+#include "sqllint.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 static void add(struct runbook *rb, int line, int col, enum diag_severity sev, const char *rule,
@@ -205,6 +209,34 @@ static size_t hidden_char(const char *text, size_t *at, unsigned *cp)
 	return 0;
 }
 
+/* ---- SQL lock safety ---- */
+
+static bool is_rollback(const struct rb_step *st, const struct rb_command *cmd)
+{
+	return st->role == STEP_ROLLBACK ||
+	       (st->nrollback && cmd >= st->rollback && cmd < st->rollback + st->nrollback);
+}
+
+static int lint_sql(const struct rb_step *st, const struct rb_command *cmd, bool v, void *data)
+{
+	struct sqllint *l = data;
+	const struct rb_block *b = cmd->block;
+	unsigned flags = is_rollback(st, cmd) ? SQLLINT_ROLLBACK : 0;
+	(void)v;
+	if (b->kind == BLOCK_SQL) {
+		sqllint_sql(l, b->text, b->text_line, b->col, flags);
+	} else if (b->kind == BLOCK_SHELL) {
+		sqllint_shell(l, b->text, b->text_line, b->col, flags);
+	} else if (b->kind == BLOCK_CONSOLE) {
+		struct rb_console_cmd *cc;
+		size_t n = rb_console_split(b, &cc);
+		for (size_t i = 0; i < n; i++)
+			sqllint_shell(l, cc[i].cmd, cc[i].line, b->col + 2, flags);
+		rb_console_free(cc, n);
+	}
+	return 0;
+}
+
 static int check_hidden(const struct rb_step *st, const struct rb_command *cmd, bool v, void *data)
 {
 	struct runbook *rb = data;
@@ -223,6 +255,231 @@ static int check_hidden(const struct rb_step *st, const struct rb_command *cmd, 
 		 "prints it as an escape; make sure the command is what it seems",
 		 cp);
 	return 0;
+}
+
+/* ---- captured variables used before they are captured ----
+ *
+ * Blocks (and each command of a console block) are "units" numbered in the
+ * order they run.  A capture `{{NAME:regex}}` in a unit's expected output
+ * sets $NAME once that unit has run; a use of $NAME in that unit or an
+ * earlier one sees nothing, unless the shell set NAME itself before. */
+
+struct capture {
+	char *name;
+	int line, col;
+	size_t unit;
+};
+
+struct capture_scan {
+	struct runbook *rb;
+	struct capture *caps;
+	size_t ncaps, caps_alloc;
+	size_t unit;
+	struct strbuf defined; /* "\nNAME\n" entries */
+};
+
+static bool name_start(int c)
+{
+	return isalpha(c) || c == '_';
+}
+
+static bool name_char(int c)
+{
+	return isalnum(c) || c == '_';
+}
+
+static void add_capture(struct capture_scan *cs, const char *name, size_t len, int line, int col)
+{
+	ALLOC_GROW(cs->caps, cs->ncaps + 1, cs->caps_alloc);
+	cs->caps[cs->ncaps].name = xmemdupz(name, len);
+	cs->caps[cs->ncaps].line = line;
+	cs->caps[cs->ncaps].col = col;
+	cs->caps[cs->ncaps].unit = cs->unit;
+	cs->ncaps++;
+}
+
+/* find_captures collects `{{NAME:` (or, in regex mode, `(?<NAME>`) in an
+ * expected output whose first character is at file line:col. */
+static void find_captures(struct capture_scan *cs, const char *text, const char *mode, int line,
+			  int col)
+{
+	bool regex = mode && !strcmp(mode, "regex");
+	int l = line, c = col;
+	if (mode && (!strcmp(mode, "contains") || !strcmp(mode, "none")))
+		return;
+	for (const char *p = text; *p; p++) {
+		const char *name = NULL;
+		if (!regex && p[0] == '{' && p[1] == '{')
+			name = p + 2;
+		else if (regex && !strncmp(p, "(?<", 3) && p[3] != '=' && p[3] != '!')
+			name = p + 3;
+		else if (regex && (!strncmp(p, "(?P<", 4) || !strncmp(p, "(?'", 3)))
+			name = p + (p[2] == 'P' ? 4 : 3);
+		if (name && name_start((unsigned char)*name)) {
+			const char *e = name;
+			while (name_char((unsigned char)*e))
+				e++;
+			char close = regex ? (name[-1] == '\'' ? '\'' : '>') : ':';
+			if (*e == close)
+				add_capture(cs, name, (size_t)(e - name), l, c);
+		}
+		if (*p == '\n') {
+			l++;
+			c = col;
+		} else if (((unsigned char)*p & 0xC0) != 0x80) {
+			c++;
+		}
+	}
+}
+
+static int collect_captures(const struct rb_step *st, const struct rb_command *cmd, bool v,
+			    void *data)
+{
+	struct capture_scan *cs = data;
+	const struct rb_block *b = cmd->block;
+	(void)st;
+	(void)v;
+	if (b->kind == BLOCK_CONSOLE) {
+		struct rb_console_cmd *cc;
+		size_t n = rb_console_split(b, &cc);
+		for (size_t i = 0; i < n; i++, cs->unit++)
+			find_captures(cs, cc[i].expected, NULL, cc[i].expected_line, b->col);
+		rb_console_free(cc, n);
+		return 0;
+	}
+	if (cmd->expected)
+		find_captures(cs, cmd->expected->text, rb_attr_get(cmd->expected, "match"),
+			      cmd->expected->text_line, cmd->expected->col);
+	cs->unit++;
+	return 0;
+}
+
+static bool is_defined(const struct capture_scan *cs, const char *name)
+{
+	static const char *const environment[] = {
+		"HOME", "PATH", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "TMPDIR", "TERM",
+		"LANG", "LC_ALL", "HOSTNAME", "UID", "EUID", "PPID", "RANDOM", "SECONDS",
+		"LINENO", "DATABASE_URL", "EDITOR", "PAGER", "CI", NULL,
+	};
+	for (size_t k = 0; environment[k]; k++)
+		if (!strcmp(name, environment[k]))
+			return true;
+	if (!strncmp(name, "PG", 2) || !strncmp(name, "BASH", 4) || !strncmp(name, "RUNBOOK", 7))
+		return true;
+	char *key = xasprintf("\n%s\n", name);
+	bool found = strstr(cs->defined.buf, key) != NULL;
+	free(key);
+	return found;
+}
+
+static void define(struct capture_scan *cs, const char *name)
+{
+	if (!cs->defined.len)
+		strbuf_addch(&cs->defined, '\n');
+	strbuf_addf(&cs->defined, "%s\n", name);
+}
+
+static int cmp_var(const void *a, const void *b)
+{
+	const struct sh_var *x = a, *y = b;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* check_uses checks one unit: shell text whose first character is at file
+ * line:col. */
+static void check_uses(struct capture_scan *cs, const char *text, int line, int col)
+{
+	struct sh_script s = SH_SCRIPT_INIT;
+	size_t d = 0;
+
+	shscan(text, strlen(text), &s);
+	if (s.nuses > 1)
+		qsort(s.uses, s.nuses, sizeof(*s.uses), cmp_var);
+	if (s.ndefs > 1)
+		qsort(s.defs, s.ndefs, sizeof(*s.defs), cmp_var);
+	for (size_t u = 0; u < s.nuses; u++) {
+		const struct sh_var *use = &s.uses[u];
+		for (; d < s.ndefs && s.defs[d].offset < use->offset; d++)
+			define(cs, s.defs[d].name);
+		const struct capture *cap = NULL;
+		for (size_t k = 0; k < cs->ncaps && !cap; k++)
+			if (!strcmp(cs->caps[k].name, use->name) && cs->caps[k].unit >= cs->unit)
+				cap = &cs->caps[k];
+		if (!cap || is_defined(cs, use->name))
+			continue;
+		int l = line, c = col;
+		for (size_t k = 0; k < use->offset; k++) {
+			if (text[k] == '\n') {
+				l++;
+				c = col;
+			} else if (((unsigned char)text[k] & 0xC0) != 0x80) {
+				c++;
+			}
+		}
+		if (cap->unit == cs->unit)
+			diag_add(&cs->rb->diags, cs->rb->path, l, c, DIAG_ERROR,
+				 "capture-used-before-defined",
+				 "$%s is used before it is captured: the expected output at line %d sets "
+				 "it only after this command has run",
+				 use->name, cap->line);
+		else
+			diag_add(&cs->rb->diags, cs->rb->path, l, c, DIAG_ERROR,
+				 "capture-used-before-defined",
+				 "$%s is used before it is captured by the expected output at line %d",
+				 use->name, cap->line);
+		define(cs, use->name); /* once per variable */
+	}
+	for (; d < s.ndefs; d++)
+		define(cs, s.defs[d].name);
+	sh_script_release(&s);
+}
+
+static void define_unit_captures(struct capture_scan *cs)
+{
+	for (size_t k = 0; k < cs->ncaps; k++)
+		if (cs->caps[k].unit == cs->unit)
+			define(cs, cs->caps[k].name);
+	cs->unit++;
+}
+
+static int check_captures(const struct rb_step *st, const struct rb_command *cmd, bool v,
+			  void *data)
+{
+	struct capture_scan *cs = data;
+	const struct rb_block *b = cmd->block;
+	(void)st;
+	(void)v;
+	if (b->kind == BLOCK_CONSOLE) {
+		struct rb_console_cmd *cc;
+		size_t n = rb_console_split(b, &cc);
+		for (size_t i = 0; i < n; i++) {
+			check_uses(cs, cc[i].cmd, cc[i].line, b->col + 2);
+			define_unit_captures(cs);
+		}
+		rb_console_free(cc, n);
+		return 0;
+	}
+	if (b->kind == BLOCK_SHELL)
+		check_uses(cs, b->text, b->text_line, b->col);
+	define_unit_captures(cs);
+	return 0;
+}
+
+static void check_captures_order(struct runbook *rb)
+{
+	struct capture_scan cs;
+	memset(&cs, 0, sizeof(cs));
+	cs.rb = rb;
+	strbuf_init(&cs.defined, 0);
+	rb_for_each_command(rb, collect_captures, &cs);
+	if (cs.ncaps) {
+		cs.unit = 0;
+		rb_for_each_command(rb, check_captures, &cs);
+	}
+	for (size_t k = 0; k < cs.ncaps; k++)
+		free(cs.caps[k].name);
+	free(cs.caps);
+	strbuf_release(&cs.defined);
 }
 
 /* ---- switching rules off ---- */
@@ -317,6 +574,10 @@ void lint_runbook(struct runbook *rb)
 	check_steps(rb);
 	rb_for_each_command(rb, compile_expected, rb);
 	rb_for_each_command(rb, check_hidden, rb);
+	check_captures_order(rb);
+	struct sqllint *sql = sqllint_new(rb->path, &rb->diags);
+	rb_for_each_command(rb, lint_sql, sql);
+	sqllint_free(sql);
 	apply_switches(rb);
 	diag_sort(&rb->diags);
 }

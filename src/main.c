@@ -13,13 +13,15 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "show", cli_show, "show FILE [--json]               the plan a runbook describes" },
-	{ "run", cli_run, "run FILE [--yes] [--dry-run] ...     execute (interactive on a terminal)" },
-	{ "rollback", cli_rollback, "rollback FILE [--yes]           run the Rollback Procedure" },
-	{ "rehearse", cli_rehearse, "rehearse FILE [--seed SQL]       sandbox: forward, rollback, forward again" },
-	{ "keygen", cli_keygen, "keygen [-f FILE]                 Ed25519 signing key (OpenSSH format)" },
-	{ "check", cli_check, "check FILE... [--json]           lint: FILE:LINE:COL: error|warning: msg [rule]" },
-	{ "new", cli_new, "new TITLE [--template NAME] [-o FILE]   a runbook from a template (--list, --set)" },
+	{ "show", cli_show, "show FILE [--json]                          the plan a runbook describes" },
+	{ "check", cli_check, "check FILE... [--json]                      lint: FILE:LINE:COL: error|warning: msg [rule]" },
+	{ "run", cli_run, "run FILE [--yes] [--dry-run] [options]      execute (interactive on a terminal)" },
+	{ "rollback", cli_rollback, "rollback FILE [--yes]                       run the Rollback Procedure" },
+	{ "rehearse", cli_rehearse, "rehearse FILE [--seed SQL]                  throwaway database: forward, rollback, forward" },
+	{ "verify", cli_verify, "verify LOG [--signers FILE]                 hash chain, signatures, completeness" },
+	{ "report", cli_report, "report LOG [-o FILE] [--format html|md]     the auditor's report" },
+	{ "keygen", cli_keygen, "keygen [-f FILE]                            Ed25519 signing key (OpenSSH format)" },
+	{ "new", cli_new, "new TITLE [--template NAME] [-o FILE]       a runbook from a template (--list, --set)" },
 };
 
 static void usage(FILE *out)

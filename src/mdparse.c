@@ -768,8 +768,9 @@ static void split_commands(struct parser *p, struct rb_block *b, struct rb_comma
 		bool is_comment = !blank && !strncmp(t, comment_mark, cmlen) &&
 				  !(b->kind == BLOCK_SHELL && t[1] == '!');
 
-		if (heredoc.len) {
-			/* inside a here-document: only its delimiter ends it */
+		if (heredoc.len && !at_end) {
+			/* inside a here-document: only its delimiter, or the end
+			 * of the block, ends it */
 			if ((size_t)(s + len - t) == heredoc.len && !memcmp(t, heredoc.buf, heredoc.len))
 				strbuf_reset(&heredoc);
 			strbuf_add(&body, s, len);
@@ -1045,7 +1046,7 @@ static bool word_before(const char *text, const char *pos, const char *word)
 		w--;
 	size_t n = strlen(word);
 	return (size_t)(w - text) >= n && !strncasecmp(w - n, word, n) &&
-	       (w - n == text || !isalpha((unsigned char)w[-n - 1]));
+	       (w - n == text || !isalpha((unsigned char)*(w - n - 1)));
 }
 
 static bool looks_runnable(const char *span)
@@ -1765,6 +1766,14 @@ static void front_matter(struct parser *p, char *text, size_t len)
 			*s = ' ';
 }
 
+/* line_ends_at says whether a line ends with text[i], counting lines as
+ * cmark does: "\n", "\r\n" and a "\r" on its own all end one, so that the
+ * line numbers cmark gives index line_off. */
+static bool line_ends_at(const char *text, size_t i, size_t len)
+{
+	return text[i] == '\n' || (text[i] == '\r' && (i + 1 == len || text[i + 1] != '\n'));
+}
+
 struct runbook *mdparse_buffer(const char *path, const char *text, size_t len)
 {
 	struct arena arena = ARENA_INIT;
@@ -1795,15 +1804,15 @@ struct runbook *mdparse_buffer(const char *path, const char *text, size_t len)
 	strbuf_init(&p.why, 0);
 
 	p.nlines = 1;
-	for (size_t i = 0; i < len; i++)
-		if (text[i] == '\n' && i + 1 < len)
+	for (size_t i = 0; i + 1 < len; i++)
+		if (line_ends_at(text, i, len))
 			p.nlines++;
 	p.line_off = xcalloc((size_t)p.nlines + 2, sizeof(size_t));
 	{
 		int l = 1;
 		p.line_off[1] = 0;
-		for (size_t i = 0; i < len; i++)
-			if (text[i] == '\n' && i + 1 < len)
+		for (size_t i = 0; i + 1 < len; i++)
+			if (line_ends_at(text, i, len))
 				p.line_off[++l] = i + 1;
 	}
 	front_matter(&p, copy, len);

@@ -83,8 +83,10 @@ static void init_log(struct runlog *log, const char *path, struct redactor *red)
 int runlog_open_new(struct runlog *log, const char *path, struct redactor *red, struct strbuf *err)
 {
 	init_log(log, path, red);
-	if (make_dirs(path, err) < 0)
+	if (make_dirs(path, err) < 0) {
+		runlog_close(log);
 		return -1;
+	}
 	log->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (log->fd < 0) {
 		if (errno == EEXIST) {
@@ -96,6 +98,7 @@ int runlog_open_new(struct runlog *log, const char *path, struct redactor *red, 
 		} else {
 			strbuf_addf(err, "journal: cannot create %s: %s", path, strerror(errno));
 		}
+		runlog_close(log);
 		return -1;
 	}
 	fchmod(log->fd, 0600);
@@ -179,10 +182,8 @@ int runlog_open_resume(struct runlog *log, const char *path, struct redactor *re
 	log->bytes = pos;
 	ret = 0;
 out:
-	if (ret < 0 && log->fd >= 0) {
-		close(log->fd);
-		log->fd = -1;
-	}
+	if (ret < 0)
+		runlog_close(log);
 	strbuf_release(&data);
 	return ret;
 }

@@ -89,6 +89,31 @@ psql -qX -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity 
 DATABASE_URL=$(url pg_busy) run_rb run --yes --lock-timeout 300ms "$P/locked.md"
 is "$rc" 0 "once the long transaction is gone the ALTER goes through"
 
+# --- the lock monitor: a block that blocks other sessions past the runbook's
+# rollback trigger ("Blocked queries > 2 seconds") is stopped
+mkdb pg_mon
+psql -qX -d pg_mon -c "CREATE TABLE hot (id int); INSERT INTO hot VALUES (1);" >/dev/null
+DATABASE_URL=$(url pg_mon) "$RUNBOOK" run --yes "$P/blocker.md" >"$TMP/mon.out" 2>&1 &
+mon=$!
+for i in $(seq 100); do
+	[ "$(psql -AtX -d pg_mon -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'hot' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+	sleep 0.1
+done
+start=$(date +%s)
+victim=$(psql -AtX -d pg_mon -c "SELECT count(*) FROM hot")
+waited=$(( $(date +%s) - start ))
+wait $mon
+mrc=$?
+mout=$(cat "$TMP/mon.out")
+is "$mrc" 1 "a block that blocks others past the trigger fails the run"
+like "$mout" 'rollback triggers \(line 5\): blocking other sessions longer than 2s, a run longer than 10 min' "the thresholds come from the runbook's Rollback Triggers"
+like "$mout" '⚠ blocking 1 session \(longest [0-9.]+ (ms|s)\): pid [0-9]+ SELECT count\(\*\) FROM hot' "the monitor shows the blocked session live"
+like "$mout" 'failed: blocked pid [0-9]+ for more than 2 s' "the block is stopped with the reason"
+is "$victim" 1 "the blocked session got its answer once the block was stopped"
+ok "[ $waited -lt 15 ]" "it was not kept waiting for the block's 30 s (waited ${waited} s)"
+log=$(ls -t .runbook/logs/blocker-*.jsonl | head -1)
+like "$(jq -r 'select(.type=="monitor") | .summary' "$log")" 'blocking 1 session' "the monitor's samples are in the journal"
+
 # --- final state: checked by column name, pass and fail
 mkdb pg_final
 DATABASE_URL=$(url pg_final) run_rb run --yes "$P/final-state.md"

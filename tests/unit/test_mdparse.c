@@ -184,7 +184,11 @@ static void guide_notes_and_clean_lint(void **state)
 	assert_string_equal(rb->notes[1].heading, "Summary");
 	lint_runbook(rb);
 	assert_int_equal(diag_count(&rb->diags, DIAG_ERROR), 0);
-	assert_int_equal(diag_count(&rb->diags, DIAG_WARNING), 0);
+	/* only the SQL lint's honest warnings: two ALTER TABLEs through psql
+	 * without a lock_timeout (step 2 and the rollback) */
+	assert_int_equal(diag_count(&rb->diags, DIAG_WARNING), 2);
+	assert_true(has_diag(rb, "require-lock-timeout", 103));
+	assert_true(has_diag(rb, "require-lock-timeout", 212));
 	/* every runnable block is numbered in document order */
 	assert_int_equal(rb->nblocks, 1 + 3 * 2 + 1 + 3);
 	assert_int_equal(rb->setup.commands[0].block->index, 0);
@@ -373,6 +377,43 @@ static void v10_rollback_split(void **state)
 	runbook_free(rb);
 }
 
+/* A here-document never closed runs to the end of the block, which ends
+ * the command (this used to loop forever, found by fuzz_mdparse). */
+static void rollback_unterminated_heredoc(void **state)
+{
+	(void)state;
+	static const char text[] = "# T\n\n## Step 1: Load\n\n```bash\necho load\n```\n\n"
+				   "## Rollback Procedure\n\n```bash\n# restore\npsql <<EOF\n"
+				   "DELETE FROM t;\n\n# still data\n```\n";
+	struct runbook *rb = mdparse_buffer("t.md", text, strlen(text));
+	assert_int_equal(rb->rollback.ncommands, 1);
+	assert_string_equal(rb->rollback.commands[0].block->comment, "restore");
+	assert_string_equal(rb->rollback.commands[0].block->text,
+			    "psql <<EOF\nDELETE FROM t;\n\n# still data\n");
+	runbook_free(rb);
+}
+
+/* A carriage return on its own ends a line, for cmark and so for the line
+ * numbers: fences are found closed and diagnostics point at them (found by
+ * fuzz_mdparse, with diagnostics past the end of the file). */
+static void lone_cr_line_endings(void **state)
+{
+	(void)state;
+	static const char text[] = "# T\r\r## Step 1: A\r\r```bash\recho a\r```\r\r"
+				   "Expected:\r```\ra\r```\r";
+	struct runbook *rb = mdparse_buffer("t.md", text, strlen(text));
+	lint_runbook(rb);
+	assert_int_equal(rb->nsteps, 1);
+	assert_int_equal(rb->steps[0].line, 3);
+	assert_int_equal(rb->steps[0].ncommands, 1);
+	assert_int_equal(rb->steps[0].commands[0].block->line, 5);
+	assert_false(rb->steps[0].commands[0].block->unclosed);
+	assert_non_null(rb->steps[0].commands[0].expected);
+	assert_int_equal(rb->steps[0].commands[0].expected->line, 10);
+	assert_false(has_diag(rb, "unclosed-fence", 0));
+	runbook_free(rb);
+}
+
 static void v11_crlf_bom(void **state)
 {
 	(void)state;
@@ -483,6 +524,19 @@ static void bad_input(void **state)
 	strbuf_release(&err);
 }
 
+static void unterminated_heredoc_at_end(void **state)
+{
+	(void)state;
+	/* a rollback block whose here-document never ends, no final newline:
+	 * once looped forever */
+	static const char text[] = "## Rollback Procedure\n\n```bash\ncat <<O";
+	struct runbook *rb = mdparse_buffer("hang.md", text, sizeof(text) - 1);
+	assert_non_null(rb);
+	assert_int_equal(rb->rollback.ncommands, 1);
+	assert_string_equal(rb->rollback.commands[0].block->text, "cat <<O\n");
+	runbook_free(rb);
+}
+
 static void utf8_validation(void **state)
 {
 	(void)state;
@@ -540,11 +594,14 @@ int main(void)
 		cmocka_unit_test(v08_notes_front_matter),
 		cmocka_unit_test(v09_numbered_steps),
 		cmocka_unit_test(v10_rollback_split),
+		cmocka_unit_test(rollback_unterminated_heredoc),
 		cmocka_unit_test(v11_crlf_bom),
+		cmocka_unit_test(lone_cr_line_endings),
 		cmocka_unit_test(v12_prereq_setup_inline),
 		cmocka_unit_test(malformed_lines),
 		cmocka_unit_test(deep_nesting),
 		cmocka_unit_test(bad_input),
+		cmocka_unit_test(unterminated_heredoc_at_end),
 		cmocka_unit_test(utf8_validation),
 	};
 	return cmocka_run_group_tests_name("mdparse", tests, NULL, NULL);
