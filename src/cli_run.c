@@ -895,6 +895,7 @@ int run_init(struct run *r)
 		return -1;
 	}
 	r->work_dir = xstrdup(tmpl);
+	proc_guard_remove(r->work_dir);
 	for (int w = 0; w < 3; w++)
 		strbuf_init(&r->pending[w], 0);
 	return 0;

@@ -234,6 +234,8 @@ for i in $(seq 20); do
 	points="$points $d"
 	dir=$TMP/kill$i
 	mkdir "$dir" && cd "$dir"
+	mkdir tmp
+	export TMPDIR=$dir/tmp
 	"$RUNBOOK" run --yes --var COUNTER="$dir/counter" "$F/kill.md" >run.out 2>&1 &
 	rb=$!
 	sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
@@ -287,6 +289,15 @@ for i in $(seq 20); do
 	fi
 	cd "$TMP"
 done
+unset TMPDIR
+# the watchdog removes a killed run's work directory (block files, shell
+# state with its secrets) once the run's processes are gone
+for _ in $(seq 50); do
+	left=$(find "$TMP"/kill*/tmp -mindepth 1 -maxdepth 1 | wc -l)
+	[ "$left" = 0 ] && break
+	sleep 0.1
+done
+is "$left" 0 "no killed run leaves its work directory behind"
 diag "kill points (ms):$points; $n_inflight with a step in flight, $n_nolog before run.start, $n_ended after run.end"
 is "$kills_ok" 20 "after each of 20 kill -9: runbook verify accepts the complete lines, resume completes, no passed step runs again, the in-flight step is asked about"
 
