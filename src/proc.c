@@ -676,6 +676,22 @@ enum io_event proc_io_wait(struct proc_io *io)
 	}
 }
 
+/* wait_exit waits for p to exit, until deadline_ms (0: for ever); returns
+ * its exit code, or -1 when the deadline came first.  It polls: the
+ * signal self-pipe belongs to the caller's loop. */
+static int wait_exit(struct proc *p, int64_t deadline_ms)
+{
+	for (;;) {
+		int code = proc_try_wait(p);
+		if (code >= 0 || p->pid <= 0)
+			return code >= 0 ? code : 255;
+		int64_t left = deadline_ms ? deadline_ms - proc_now_ms() : 10;
+		if (left <= 0)
+			return -1;
+		poll(NULL, 0, left < 10 ? (int)left : 10);
+	}
+}
+
 int proc_run(struct proc *p, struct capture *out, struct capture *err, int64_t timeout_ms,
 	     bool *timed_out, struct strbuf *errmsg)
 {
@@ -732,7 +748,22 @@ int proc_run(struct proc *p, struct capture *out, struct capture *err, int64_t t
 	if (io.err_fd >= 0)
 		close(io.err_fd);
 	proc_io_release(&io);
-	int code = proc_wait(p);
+	/* both streams are closed, but a child that closed them itself may
+	 * still run: the timeout holds until it exits */
+	int code;
+	while ((code = wait_exit(p, io.deadline_ms)) < 0) {
+		if (!killed) {
+			killed = true;
+			if (timed_out)
+				*timed_out = true;
+			proc_kill_group(p, SIGTERM);
+			io.deadline_ms = proc_now_ms() + 2000;
+		} else {
+			proc_kill_group(p, SIGKILL);
+			code = proc_wait(p);
+			break;
+		}
+	}
 	if (out)
 		capture_finish(out);
 	if (err)
