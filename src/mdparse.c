@@ -239,7 +239,18 @@ struct parser {
 	struct strbuf why;
 	int note_index; /* open note, -1 if none */
 	int trouble_start;
+
+	int depth;             /* block quotes and lists entered by walk_blocks */
+	bool too_deep_warned;  /* the too-deep diagnostic was given */
 };
+
+/* Block quotes and lists nest as deep as the text says (cmark-gfm itself has
+ * no limit); deeper than this, their content is not read as commands, which
+ * keeps the walk's recursion, and so the stack, bounded. */
+#define MAX_NESTING 32
+/* inline_text flattens nested inlines and blocks; deeper than this, the text
+ * is left out. */
+#define MAX_INLINE_DEPTH 256
 
 static struct rb_step *cur_step(struct parser *p)
 {
@@ -250,8 +261,10 @@ static struct rb_step *cur_step(struct parser *p)
 
 /* ---------- text helpers ---------- */
 
-static void inline_text(cmark_node *node, struct strbuf *sb, bool backticks)
+static void inline_text_at(cmark_node *node, struct strbuf *sb, bool backticks, int depth)
 {
+	if (depth > MAX_INLINE_DEPTH)
+		return;
 	for (cmark_node *c = cmark_node_first_child(node); c; c = cmark_node_next(c)) {
 		switch (cmark_node_get_type(c)) {
 		case CMARK_NODE_TEXT:
@@ -272,13 +285,18 @@ static void inline_text(cmark_node *node, struct strbuf *sb, bool backticks)
 		case CMARK_NODE_PARAGRAPH:
 			if (sb->len && sb->buf[sb->len - 1] != ' ')
 				strbuf_addch(sb, ' ');
-			inline_text(c, sb, backticks);
+			inline_text_at(c, sb, backticks, depth + 1);
 			break;
 		default:
-			inline_text(c, sb, backticks);
+			inline_text_at(c, sb, backticks, depth + 1);
 			break;
 		}
 	}
+}
+
+static void inline_text(cmark_node *node, struct strbuf *sb, bool backticks)
+{
+	inline_text_at(node, sb, backticks, 0);
 }
 
 static char *node_text(struct parser *p, cmark_node *node, bool backticks)
@@ -1669,8 +1687,21 @@ static void handle_block(struct parser *p, cmark_node *node)
 
 static void walk_blocks(struct parser *p, cmark_node *parent)
 {
+	if (p->depth >= MAX_NESTING) {
+		if (!p->too_deep_warned) {
+			p->too_deep_warned = true;
+			diag_add(&p->rb->diags, p->rb->path, cmark_node_get_start_line(parent), 1,
+				 DIAG_WARNING, "nesting-too-deep",
+				 "block quotes and lists nested more than %d deep: what is inside is "
+				 "not read as commands",
+				 MAX_NESTING);
+		}
+		return;
+	}
+	p->depth++;
 	for (cmark_node *n = cmark_node_first_child(parent); n; n = cmark_node_next(n))
 		handle_block(p, n);
+	p->depth--;
 }
 
 static void scan_inline_pragmas(struct parser *p, cmark_node *doc)

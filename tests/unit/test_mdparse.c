@@ -550,6 +550,30 @@ static void utf8_validation(void **state)
 	assert_int_equal(utf8_check("x\x80", 2), 2);         /* stray continuation */
 }
 
+/* 200,000 nested block quotes inside a step: the walk stops at its depth
+ * limit with a warning instead of running out of stack; the step's own
+ * command before them is still read. */
+static void deep_nesting(void **state)
+{
+	(void)state;
+	struct strbuf md = STRBUF_INIT;
+	strbuf_addstr(&md, "# Deep\n\n## Step 1: One\n\n```bash\necho one\n```\n\n");
+	for (int i = 0; i < 200000; i++)
+		strbuf_addch(&md, '>');
+	strbuf_addstr(&md, " ```bash\n\n");
+	for (int i = 0; i < 100000; i++)
+		strbuf_addstr(&md, "*_");
+	strbuf_addstr(&md, "x\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n");
+	struct runbook *rb = mdparse_buffer("deep.md", md.buf, md.len);
+	assert_non_null(rb);
+	assert_int_equal(rb->nsteps, 1);
+	assert_int_equal(rb->steps[0].ncommands, 1);
+	assert_string_equal(rb->steps[0].commands[0].block->text, "echo one\n");
+	assert_true(has_diag(rb, "nesting-too-deep", 9));
+	runbook_free(rb);
+	strbuf_release(&md);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,6 +599,7 @@ int main(void)
 		cmocka_unit_test(lone_cr_line_endings),
 		cmocka_unit_test(v12_prereq_setup_inline),
 		cmocka_unit_test(malformed_lines),
+		cmocka_unit_test(deep_nesting),
 		cmocka_unit_test(bad_input),
 		cmocka_unit_test(unterminated_heredoc_at_end),
 		cmocka_unit_test(utf8_validation),
