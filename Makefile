@@ -6,6 +6,8 @@
 #   make asan       the same tests under AddressSanitizer + UBSan
 #   make bench      the benchmark suite; writes bench/RESULTS.md
 #   make bench-smoke  every benchmark case at tiny sizes, no timings judged
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 60)
+#   make fuzz-smoke run each libFuzzer target for a few seconds
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make V=1        show the commands
 
@@ -52,6 +54,8 @@ UNIT_SRC  = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  = $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 TOOL_SRC  = $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN  = $(patsubst tests/tools/%.c,$(O)/tests/tools/%,$(TOOL_SRC))
+FUZZ_SRC  = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+REPLAY_BIN = $(patsubst tests/fuzz/fuzz_%.c,$(O)/tests/fuzz/replay_%,$(FUZZ_SRC))
 
 ifeq ($(O),build)
 PROGRAM = runbook
@@ -59,7 +63,8 @@ else
 PROGRAM = $(O)/runbook
 endif
 
-.PHONY: all deps check test build-tests asan demo install uninstall clean format bench bench-smoke fuzz
+.PHONY: all deps check test build-tests asan demo install uninstall clean format bench bench-smoke \
+	fuzz fuzz-build fuzz-corpus fuzz-smoke
 .DEFAULT_GOAL := all
 
 all: $(PROGRAM)
@@ -91,7 +96,16 @@ $(O)/tests/tools/%: tests/tools/%.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS) -lutil
 
-build-tests: $(PROGRAM) $(UNIT_BIN) $(TOOL_BIN)
+# The fuzz targets built with the ordinary compiler and a plain main() that
+# replays saved inputs (tests/fuzz/replay.c): keeps them -Werror clean under
+# gcc and replays tests/fuzz/regressions in `make check` and `make asan`.
+$(O)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(O)/librunbook.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -Isrc -o $@ $< tests/fuzz/replay.c \
+		$(O)/librunbook.a $(ALL_LDFLAGS) $(LIBS)
+
+build-tests: $(PROGRAM) $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 
 deps:
 	@scripts/install-deps
@@ -124,6 +138,46 @@ bench: deps
 
 bench-smoke: build-tests
 	@RUNBOOK=$(CURDIR)/$(PROGRAM) BUILD_DIR=$(CURDIR)/$(O) bench/run --smoke
+# ---- fuzzing: clang's libFuzzer, ASan and UBSan in build-fuzz/ (docs/fuzzing.md)
+FUZZ_CC      ?= clang
+FUZZ_O        = build-fuzz
+FUZZ_CFLAGS  ?= -O1 -g -fno-omit-frame-pointer
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_ALL_CFLAGS = -std=gnu11 $(WARNINGS) $(WERROR) $(FUZZ_CFLAGS) $(FUZZ_SAN) $(PKG_CFLAGS) -MMD -MP
+FUZZ_OBJ_LIB = $(patsubst src/%.c,$(FUZZ_O)/src/%.o,$(SRC_LIB))
+FUZZ_BIN     = $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_O)/fuzz_%,$(FUZZ_SRC))
+
+$(FUZZ_O)/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_O)/librunbook.a: $(FUZZ_OBJ_LIB)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $(FUZZ_OBJ_LIB)
+
+$(FUZZ_O)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_O)/librunbook.a
+	$(call say,LINK,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< \
+		$(FUZZ_O)/librunbook.a $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# Seeds from the test fixtures, next to the committed ones in tests/fuzz/corpus.
+fuzz-corpus:
+	@tests/fuzz/make-corpus $(FUZZ_O)/seeds
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build fuzz-corpus
+	@tests/fuzz/run-targets --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The libFuzzer part of what `make check` runs (tests/e2e/fuzz_smoke.sh):
+# a few seconds each, from the seeds alone, with a fixed seed.
+fuzz-smoke: deps
+	@$(MAKE) --no-print-directory fuzz-build fuzz-corpus
+	@FUZZ_FLAGS="$${FUZZ_FLAGS:--seed=1}" tests/fuzz/run-targets --seconds 3 --scratch $(FUZZ_TARGETS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -145,4 +199,4 @@ clean:
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c $(wildcard tests/tools/*.c)
 
--include $(OBJ_LIB:.o=.d) $(OBJ_MAIN:.o=.d)
+-include $(OBJ_LIB:.o=.d) $(OBJ_MAIN:.o=.d) $(FUZZ_OBJ_LIB:.o=.d) $(FUZZ_BIN:=.d)

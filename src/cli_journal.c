@@ -397,6 +397,8 @@ void journal_block_end(struct run *r, struct step_state *ss, const struct rb_blo
 	}
 	if (o->state_lost)
 		jrec_bool(rec, "shell_state_lost", true);
+	if (o->conn_lost)
+		jrec_bool(rec, "connection_lost", true);
 	emit(r, rec);
 }
 
@@ -464,6 +466,23 @@ void record_monitor(struct run *r, const char *summary, int64_t longest_blocked_
 	emit(r, rec);
 }
 
+/* resumable_stop says whether a run that ends with result stopped for a
+ * reason outside the runbook (Ctrl-C or SIGTERM, the database went away, a
+ * journal that cannot be written) after one of its steps began: such a run
+ * gets no run.end, so that `runbook run --resume` continues it, with the
+ * step that was running asked about, exactly as after a crash.  A run
+ * stopped before any step (a failed preflight, a busy run lock) simply ends:
+ * nothing of it needs resuming. */
+static bool resumable_stop(struct run *r, const char *result)
+{
+	if (r->opts.mode != MODE_RUN || (strcmp(result, "interrupted") && strcmp(result, "environment")))
+		return false;
+	for (size_t i = 0; i < r->nstates; i++)
+		if (r->states[i].ran && r->states[i].step->role != STEP_SETUP)
+			return true;
+	return false;
+}
+
 void journal_close(struct run *r, const char *result)
 {
 	struct journal *j = jr(r);
@@ -472,7 +491,12 @@ void journal_close(struct run *r, const char *result)
 
 	if (!j)
 		return;
-	if (usable(r)) {
+	bool resumable = resumable_stop(r, result);
+	if (resumable && j->open)
+		run_out(r, "%sjournal: %s records a run that stopped before it finished; continue it with "
+			   "runbook run --resume %s%s\n",
+			term_c(TC_YELLOW), r->log_path, r->rb->path, term_c(TC_RESET));
+	if (usable(r) && !resumable) {
 		struct jrec *rec = runlog_rec(&j->log, "run.end");
 		jrec_raw_str(rec, "result", result);
 		jrec_int(rec, "exit", r->exit_code);
@@ -516,6 +540,8 @@ struct resume_info {
 	char *inflight;       /* key of the step started and not ended, or NULL */
 	char *inflight_cmd;   /* its last command started and not ended, or NULL */
 	char *inflight_ts;
+	char *cut_short;      /* the step's last command, when it was interrupted or lost its database */
+	bool inflight_cut;    /* inflight_cmd ended so, rather than never */
 	bool finished;
 };
 
@@ -548,6 +574,7 @@ static void resume_info_release(struct resume_info *ri)
 	free(ri->inflight);
 	free(ri->inflight_cmd);
 	free(ri->inflight_ts);
+	free(ri->cut_short);
 	memset(ri, 0, sizeof(*ri));
 }
 
@@ -576,8 +603,14 @@ static char *newest_unfinished(const char *runbook_path)
 			struct strbuf data = STRBUF_INIT;
 			int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			bool finished = true;
-			if (fd >= 0 && strbuf_read_fd(&data, fd) == 0)
-				finished = strstr(data.buf, "\"type\":\"run.end\"") != NULL;
+			if (fd >= 0 && strbuf_read_fd(&data, fd) == 0) {
+				/* a journal whose first line a crash cut short records
+				 * nothing that ran: there is nothing in it to resume */
+				const char *nl = memchr(data.buf, '\n', data.len);
+				const char *start = strstr(data.buf, "\"type\":\"run.start\"");
+				finished = !nl || !start || start > nl ||
+					   strstr(data.buf, "\"type\":\"run.end\"") != NULL;
+			}
 			if (fd >= 0)
 				close(fd);
 			strbuf_release(&data);
@@ -651,6 +684,8 @@ static int read_resume(struct run *r, const char *path, struct resume_info *ri, 
 			ri->inflight = step_key(json_object_get(o, "step"));
 			free(ri->inflight_cmd);
 			ri->inflight_cmd = NULL;
+			free(ri->cut_short);
+			ri->cut_short = NULL;
 		} else if (!strcmp(type, "block.start")) {
 			free(ri->inflight_cmd);
 			free(ri->inflight_ts);
@@ -659,6 +694,16 @@ static int read_resume(struct run *r, const char *path, struct resume_info *ri, 
 			ri->inflight_cmd = xstrdup(c ? c : "");
 			ri->inflight_ts = xstrdup(ts ? ts : "");
 		} else if (!strcmp(type, "block.end")) {
+			const char *v = json_string_value(json_object_get(o, "verdict"));
+			if ((v && !strcmp(v, "interrupted")) || json_is_true(json_object_get(o, "connection_lost"))) {
+				/* stopped halfway: its effect is not known */
+				free(ri->cut_short);
+				ri->cut_short = ri->inflight_cmd;
+				ri->inflight_cmd = NULL;
+			} else {
+				free(ri->cut_short);
+				ri->cut_short = NULL;
+			}
 			free(ri->inflight_cmd);
 			ri->inflight_cmd = NULL;
 			size_t i;
@@ -686,8 +731,17 @@ static int read_resume(struct run *r, const char *path, struct resume_info *ri, 
 				ri->ndone++;
 			}
 			if (ri->inflight && !strcmp(ri->inflight, key)) {
-				free(ri->inflight);
-				ri->inflight = NULL;
+				if (ri->cut_short) {
+					/* its last command was interrupted or lost its
+					 * database: in flight, like a command a crash cut */
+					free(ri->inflight_cmd);
+					ri->inflight_cmd = ri->cut_short;
+					ri->cut_short = NULL;
+					ri->inflight_cut = true;
+				} else {
+					free(ri->inflight);
+					ri->inflight = NULL;
+				}
 			}
 			free(key);
 		} else if (!strcmp(type, "run.end")) {
@@ -843,7 +897,11 @@ enum flow journal_resume_inflight(struct run *r)
 	run_out(r, "\n  %s%s was in flight when the run stopped.%s\n", term_c(TC_YELLOW), ri->inflight,
 		term_c(TC_RESET));
 	if (ri->inflight_cmd) {
-		run_out(r, "  its last command started at %s and never reported an end:\n", ri->inflight_ts);
+		if (ri->inflight_cut)
+			run_out(r, "  its last command, started at %s, was interrupted or lost its database "
+				   "connection before it finished:\n", ri->inflight_ts);
+		else
+			run_out(r, "  its last command started at %s and never reported an end:\n", ri->inflight_ts);
 		const char *p = ri->inflight_cmd;
 		while (*p) {
 			const char *eol = strchr(p, '\n');
@@ -886,6 +944,8 @@ enum flow journal_resume_inflight(struct run *r)
 			fs->done_earlier = true;
 			free(fs->note);
 			fs->note = reason;
+			/* the step ends here, so that a later resume knows it is done */
+			journal_step_end(r, fs);
 			break;
 		}
 		if (k == 'v') {
@@ -894,6 +954,7 @@ enum flow journal_resume_inflight(struct run *r)
 				fs->selected = false;
 				fs->verdict = V_PASSED;
 				fs->done_earlier = true;
+				journal_step_end(r, fs);
 				break;
 			}
 			record_decision(r, "in-flight step not verified", "its verification failed", ri->inflight);

@@ -76,16 +76,20 @@ void format_duration(int64_t ms, char *buf, size_t len)
 /* out writes text to stdout through the redactor. */
 void run_out(struct run *r, const char *fmt, ...)
 {
-	struct strbuf raw = STRBUF_INIT, masked = STRBUF_INIT;
+	struct strbuf raw = STRBUF_INIT, masked = STRBUF_INIT, shown = STRBUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
 	strbuf_vaddf(&raw, fmt, ap);
 	va_end(ap);
 	redact(&r->red, raw.buf, raw.len, &masked);
-	fwrite(masked.buf, 1, masked.len, stdout);
+	/* commands, titles and fixes come from the runbook: every character
+	 * of them is shown, none is obeyed by the terminal */
+	term_visible(masked.buf, masked.len, &shown);
+	fwrite(shown.buf, 1, shown.len, stdout);
 	fflush(stdout);
 	strbuf_release(&raw);
 	strbuf_release(&masked);
+	strbuf_release(&shown);
 }
 
 static void clear_spinner(struct run *r)
@@ -670,6 +674,7 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 				break;
 			}
 		}
+		bool env_error = false;
 		for (int attempt = 1;; attempt++) {
 			struct block_outcome o;
 			if (journal_block_start(r, ss, b, text, line, attempt) < 0) {
@@ -680,6 +685,7 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 			execute(r, b, text, line, expected_text, expected, &o);
 			show_verdict(r, &o);
 			step_note_outcome(r, ss, b, &o);
+			env_error = o.env_error;
 			if (verdict_ok(o.verdict)) {
 				final = o.verdict;
 				block_outcome_release(&o);
@@ -691,8 +697,6 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 				flow = FLOW_INTERRUPT;
 				break;
 			}
-			if (o.env_error)
-				r->env_failure = true;
 			enum flow next = on_failure(r, ss, b, &o, &final);
 			block_outcome_release(&o);
 			if (next == FLOW_RETRY) {
@@ -702,6 +706,10 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 			flow = next;
 			break;
 		}
+		/* an environment problem (the database went away) that a retry got
+		 * past is not the run's result */
+		if (env_error && !verdict_ok(final))
+			r->env_failure = true;
 		ss->verdict = worse(ss->verdict, final);
 	}
 	rb_console_free(cc, ncc);
@@ -920,6 +928,7 @@ int run_init(struct run *r)
 		return -1;
 	}
 	r->work_dir = xstrdup(tmpl);
+	proc_guard_remove(r->work_dir);
 	for (int w = 0; w < 3; w++)
 		strbuf_init(&r->pending[w], 0);
 	strbuf_init(&r->echo_masked, 0);

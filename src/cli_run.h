@@ -72,6 +72,7 @@ struct block_outcome {
 	int exit_code;             /* -1 when it did not run */
 	int64_t start_wall_ms, duration_ms;
 	bool shell_died, state_lost, env_error;
+	bool conn_lost;             /* SQL blocks: the database connection broke */
 	bool have_capture;
 	struct capture out, err;
 	struct strbuf diff;        /* a deviation's diff */

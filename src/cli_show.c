@@ -19,7 +19,10 @@ struct show {
 
 static void put(struct show *s, const char *text)
 {
-	redact(&s->red, text, strlen(text), &s->out);
+	struct strbuf masked = STRBUF_INIT;
+	redact(&s->red, text, strlen(text), &masked);
+	term_visible(masked.buf, masked.len, &s->out);
+	strbuf_release(&masked);
 }
 
 static void putf(struct show *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -232,19 +232,43 @@ static int connect_target(struct run *r)
 
 	if (b->conn)
 		return 0;
-	snprintf(b->app_name, sizeof(b->app_name), "runbook/%s/preflight", b->runbook_key);
+	/* the first connection, or a new one after the last broke (the server
+	 * restarted, our backend was terminated): the monitor and the run lock
+	 * are kept when their sessions survived, and opened again when not */
+	bool again = b->have_info || b->lock || b->monitor;
+	if (!again)
+		snprintf(b->app_name, sizeof(b->app_name), "runbook/%s/preflight", b->runbook_key);
+	free(b->connect_error);
+	b->connect_error = NULL;
 	b->conn = pg_connect(b->target, b->app_name, &err);
 	if (!b->conn) {
 		b->connect_error = strbuf_detach(&err, NULL);
 		return -1;
 	}
-	if (pg_server_info(b->conn, &b->info, &err) == 0)
-		b->have_info = true;
-	else
-		pg_server_info_release(&b->info);
+	if (!b->have_info) {
+		if (pg_server_info(b->conn, &b->info, &err) == 0)
+			b->have_info = true;
+		else
+			pg_server_info_release(&b->info);
+	}
 	strbuf_reset(&err);
-	b->monitor = pg_connect(b->target, "runbook/monitor", &err);
+	if (b->monitor && !pg_conn_alive(b->monitor)) {
+		pg_close(b->monitor);
+		b->monitor = NULL;
+	}
+	if (!b->monitor)
+		b->monitor = pg_connect(b->target, "runbook/monitor", &err);
 	strbuf_reset(&err);
+	if (b->lock && pg_run_lock_held(b->lock)) {
+		strbuf_release(&err);
+		return 0;
+	}
+	if (b->lock) {
+		run_out(r, "%srunbook: the run lock went with its connection; taking it again%s\n",
+			term_c(TC_YELLOW), term_c(TC_RESET));
+		pg_run_lock_release(b->lock);
+		b->lock = NULL;
+	}
 
 	char lock_app[300];
 	snprintf(lock_app, sizeof(lock_app), "runbook/%s/lock", b->runbook_key);
@@ -263,6 +287,9 @@ static int connect_target(struct run *r)
 			holder.query_start && *holder.query_start ? holder.query_start : "");
 		pg_lock_holder_release(&holder);
 		strbuf_release(&err);
+		/* nothing runs on this database without the lock */
+		pg_close(b->conn);
+		b->conn = NULL;
 		return -2;
 	}
 	if (lr == PG_LOCK_ERROR) {
@@ -838,7 +865,8 @@ void backend_tick(struct run *r)
 	if (line.len && strcmp(line.buf, b->last_monitor)) {
 		snprintf(b->last_monitor, sizeof(b->last_monitor), "%s", line.buf);
 		record_monitor(r, line.buf, longest, nblocked, nblocking);
-		run_out(r, "\r\033[K  %s⚠ %s%s\n", term_c(TC_YELLOW), line.buf, term_c(TC_RESET));
+		fputs("\r\033[K", stdout);
+		run_out(r, "  %s⚠ %s%s\n", term_c(TC_YELLOW), line.buf, term_c(TC_RESET));
 	}
 trip:
 	if (b->guard_tripped) {
@@ -932,6 +960,9 @@ void run_sql_block(struct run *r, const struct rb_block *blk, struct block_outco
 		if (rc < 0) {
 			o->verdict = V_FAILED;
 			o->env_error = true;
+			/* the statement never reached a server: what an earlier
+			 * session left unknown stays unknown */
+			o->conn_lost = rc != -2;
 			snprintf(o->reason, sizeof(o->reason), "%s",
 				 rc == -2 ? "another run holds the run lock" : b->connect_error);
 			capture_init(&o->err, 0, NULL);
@@ -1000,10 +1031,25 @@ void run_sql_block(struct run *r, const struct rb_block *blk, struct block_outco
 		break;
 	case PG_FAILED:
 		o->verdict = V_FAILED;
-		snprintf(o->reason, sizeof(o->reason), "%s %s: %s (%s:%d)",
-			 po.error.severity ? po.error.severity : "ERROR",
-			 po.error.sqlstate ? po.error.sqlstate : "", po.error.message ? po.error.message : "",
-			 r->rb->path, po.error.line);
+		if (po.conn_lost) {
+			/* not the runbook's failure: the server or the network went
+			 * away, and the statement may or may not have taken effect */
+			o->env_error = true;
+			o->conn_lost = true;
+			snprintf(o->reason, sizeof(o->reason),
+				 "lost the connection to the database (%s%s%s: %s) at %s:%d; whether the "
+				 "statement took effect is unknown",
+				 po.error.severity ? po.error.severity : "ERROR",
+				 po.error.sqlstate && *po.error.sqlstate ? " " : "",
+				 po.error.sqlstate ? po.error.sqlstate : "",
+				 po.error.message ? po.error.message : "", r->rb->path, po.error.line);
+		} else {
+			snprintf(o->reason, sizeof(o->reason), "%s%s%s: %s (%s:%d)",
+				 po.error.severity ? po.error.severity : "ERROR",
+				 po.error.sqlstate && *po.error.sqlstate ? " " : "",
+				 po.error.sqlstate ? po.error.sqlstate : "",
+				 po.error.message ? po.error.message : "", r->rb->path, po.error.line);
+		}
 		if (po.error.sqlstate)
 			snprintf(o->sqlstate, sizeof(o->sqlstate), "%s", po.error.sqlstate);
 		if (po.nretries) {

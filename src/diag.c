@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "term.h"
 #include "xalloc.h"
 
 void diag_add(struct diag_list *list, const char *file, int line, int col,
@@ -82,8 +83,12 @@ void diag_print(const struct diag_list *list, FILE *out)
 {
 	for (size_t i = 0; i < list->nr; i++) {
 		const struct diag *d = &list->items[i];
+		/* messages quote the runbook (step titles): shown, never obeyed */
+		struct strbuf msg = STRBUF_INIT;
+		term_visible(d->message, strlen(d->message), &msg);
 		fprintf(out, "%s:%d:%d: %s: %s [%s]\n", d->file, d->line, d->col,
-			diag_severity_name(d->severity), d->message, d->rule);
+			diag_severity_name(d->severity), msg.buf, d->rule);
+		strbuf_release(&msg);
 	}
 }
 

@@ -67,6 +67,7 @@ static void check_steps(struct runbook *rb)
 		    "no steps found: write them as '## Step 1: Title' headings");
 		return;
 	}
+	int max_number = 0;
 	for (size_t i = 0; i < rb->nsteps; i++) {
 		const struct rb_step *st = &rb->steps[i];
 		if (!step_has_runnable(st))
@@ -76,14 +77,20 @@ static void check_steps(struct runbook *rb)
 			diag_add(&rb->diags, rb->path, st->line, 1, DIAG_WARNING, "step-no-expectation",
 				 "step %d (%s) has neither expected output nor a verification", st->number,
 				 st->title);
-		for (size_t j = 0; j < i; j++) {
-			if (rb->steps[j].number == st->number) {
-				diag_add(&rb->diags, rb->path, st->line, 1, DIAG_ERROR, "step-number-duplicate",
-					 "step number %d already used at line %d", st->number,
-					 rb->steps[j].line);
-				break;
+		/* a number above every one before cannot be a duplicate: runbooks
+		 * number their steps upwards, so the scan below is rare and check
+		 * stays linear in the number of steps */
+		if (i == 0 || st->number > max_number)
+			max_number = st->number;
+		else
+			for (size_t j = 0; j < i; j++) {
+				if (rb->steps[j].number == st->number) {
+					diag_add(&rb->diags, rb->path, st->line, 1, DIAG_ERROR,
+						 "step-number-duplicate", "step number %d already used at line %d",
+						 st->number, rb->steps[j].line);
+					break;
+				}
 			}
-		}
 		if (i > 0) {
 			int prev = rb->steps[i - 1].number;
 			if (st->number < prev)
@@ -171,6 +178,37 @@ static int compile_expected(const struct rb_step *st, const struct rb_command *c
 	return 0;
 }
 
+/* ---- characters a reviewer cannot see ---- */
+
+/* hidden_char finds the first control character (but tab, newline and a
+ * carriage return before a newline), C1 control or bidirectional override in
+ * text; returns its length in bytes (0 if none) and where it is. */
+static size_t hidden_char(const char *text, size_t *at, unsigned *cp)
+{
+	const unsigned char *u = (const unsigned char *)text;
+	for (size_t i = 0; u[i]; i++) {
+		if ((u[i] < 0x20 && u[i] != '\t' && u[i] != '\n' && !(u[i] == '\r' && u[i + 1] == '\n')) ||
+		    u[i] == 0x7f) {
+			*at = i;
+			*cp = u[i];
+			return 1;
+		}
+		if (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) {
+			*at = i;
+			*cp = u[i + 1];
+			return 2;
+		}
+		if (u[i] == 0xe2 && u[i + 1] && u[i + 2] &&
+		    ((u[i + 1] == 0x80 && u[i + 2] >= 0xaa && u[i + 2] <= 0xae) ||
+		     (u[i + 1] == 0x81 && u[i + 2] >= 0xa6 && u[i + 2] <= 0xa9))) {
+			*at = i;
+			*cp = ((u[i] & 0x0fu) << 12) | ((u[i + 1] & 0x3fu) << 6) | (u[i + 2] & 0x3fu);
+			return 3;
+		}
+	}
+	return 0;
+}
+
 /* ---- SQL lock safety ---- */
 
 static bool is_rollback(const struct rb_step *st, const struct rb_command *cmd)
@@ -196,6 +234,26 @@ static int lint_sql(const struct rb_step *st, const struct rb_command *cmd, bool
 			sqllint_shell(l, cc[i].cmd, cc[i].line, b->col + 2, flags);
 		rb_console_free(cc, n);
 	}
+	return 0;
+}
+
+static int check_hidden(const struct rb_step *st, const struct rb_command *cmd, bool v, void *data)
+{
+	struct runbook *rb = data;
+	const struct rb_block *b = cmd->block;
+	size_t at;
+	unsigned cp;
+	(void)st;
+	(void)v;
+	if (!hidden_char(b->text, &at, &cp))
+		return 0;
+	int line = b->text_line;
+	for (size_t i = 0; i < at; i++)
+		line += b->text[i] == '\n';
+	diag_add(&rb->diags, rb->path, line, 1, DIAG_WARNING, "hidden-character",
+		 "command contains U+%04X, which a terminal would not show as it is: runbook "
+		 "prints it as an escape; make sure the command is what it seems",
+		 cp);
 	return 0;
 }
 
@@ -438,7 +496,10 @@ static int collect_block(const struct rb_step *st, const struct rb_command *cmd,
 	(void)v;
 	const struct rb_block *bs[2] = { cmd->block, cmd->expected };
 	for (int i = 0; i < 2; i++) {
-		if (!bs[i])
+		/* only blocks that switch a rule off matter: every diagnostic is
+		 * compared with every span collected, so collecting all blocks
+		 * would make check quadratic in the size of the runbook */
+		if (!bs[i] || !rb_attr_get(bs[i], "check"))
 			continue;
 		ALLOC_GROW(acc->spans, acc->nr + 1, acc->alloc);
 		acc->spans[acc->nr].from = bs[i]->line;
@@ -512,6 +573,7 @@ void lint_runbook(struct runbook *rb)
 	check_sections(rb);
 	check_steps(rb);
 	rb_for_each_command(rb, compile_expected, rb);
+	rb_for_each_command(rb, check_hidden, rb);
 	check_captures_order(rb);
 	struct sqllint *sql = sqllint_new(rb->path, &rb->diags);
 	rb_for_each_command(rb, lint_sql, sql);

@@ -2975,7 +2975,7 @@ static bool add_cell_pattern(struct strbuf *pat, const char *s, size_t len)
 		} else if (b - p >= 3 && (!memcmp(s + p, "...", 3) || !memcmp(s + p, "\xe2\x80\xa6", 3))) {
 			while (p < b && s[p] == '.')
 				p++;
-			if (p < b && !memcmp(s + p, "\xe2\x80\xa6", 3))
+			if (b - p >= 3 && !memcmp(s + p, "\xe2\x80\xa6", 3))
 				p += 3;
 			strbuf_addstr(pat, ".*?");
 		} else {

@@ -239,7 +239,18 @@ struct parser {
 	struct strbuf why;
 	int note_index; /* open note, -1 if none */
 	int trouble_start;
+
+	int depth;             /* block quotes and lists entered by walk_blocks */
+	bool too_deep_warned;  /* the too-deep diagnostic was given */
 };
+
+/* Block quotes and lists nest as deep as the text says (cmark-gfm itself has
+ * no limit); deeper than this, their content is not read as commands, which
+ * keeps the walk's recursion, and so the stack, bounded. */
+#define MAX_NESTING 32
+/* inline_text flattens nested inlines and blocks; deeper than this, the text
+ * is left out. */
+#define MAX_INLINE_DEPTH 256
 
 static struct rb_step *cur_step(struct parser *p)
 {
@@ -250,8 +261,10 @@ static struct rb_step *cur_step(struct parser *p)
 
 /* ---------- text helpers ---------- */
 
-static void inline_text(cmark_node *node, struct strbuf *sb, bool backticks)
+static void inline_text_at(cmark_node *node, struct strbuf *sb, bool backticks, int depth)
 {
+	if (depth > MAX_INLINE_DEPTH)
+		return;
 	for (cmark_node *c = cmark_node_first_child(node); c; c = cmark_node_next(c)) {
 		switch (cmark_node_get_type(c)) {
 		case CMARK_NODE_TEXT:
@@ -272,13 +285,18 @@ static void inline_text(cmark_node *node, struct strbuf *sb, bool backticks)
 		case CMARK_NODE_PARAGRAPH:
 			if (sb->len && sb->buf[sb->len - 1] != ' ')
 				strbuf_addch(sb, ' ');
-			inline_text(c, sb, backticks);
+			inline_text_at(c, sb, backticks, depth + 1);
 			break;
 		default:
-			inline_text(c, sb, backticks);
+			inline_text_at(c, sb, backticks, depth + 1);
 			break;
 		}
 	}
+}
+
+static void inline_text(cmark_node *node, struct strbuf *sb, bool backticks)
+{
+	inline_text_at(node, sb, backticks, 0);
 }
 
 static char *node_text(struct parser *p, cmark_node *node, bool backticks)
@@ -751,7 +769,8 @@ static void split_commands(struct parser *p, struct rb_block *b, struct rb_comma
 				  !(b->kind == BLOCK_SHELL && t[1] == '!');
 
 		if (heredoc.len && !at_end) {
-			/* inside a here-document: only its delimiter ends it */
+			/* inside a here-document: only its delimiter, or the end
+			 * of the block, ends it */
 			if ((size_t)(s + len - t) == heredoc.len && !memcmp(t, heredoc.buf, heredoc.len))
 				strbuf_reset(&heredoc);
 			strbuf_add(&body, s, len);
@@ -1027,7 +1046,7 @@ static bool word_before(const char *text, const char *pos, const char *word)
 		w--;
 	size_t n = strlen(word);
 	return (size_t)(w - text) >= n && !strncasecmp(w - n, word, n) &&
-	       (w - n == text || !isalpha((unsigned char)w[-n - 1]));
+	       (w - n == text || !isalpha((unsigned char)*(w - n - 1)));
 }
 
 static bool looks_runnable(const char *span)
@@ -1668,8 +1687,21 @@ static void handle_block(struct parser *p, cmark_node *node)
 
 static void walk_blocks(struct parser *p, cmark_node *parent)
 {
+	if (p->depth >= MAX_NESTING) {
+		if (!p->too_deep_warned) {
+			p->too_deep_warned = true;
+			diag_add(&p->rb->diags, p->rb->path, cmark_node_get_start_line(parent), 1,
+				 DIAG_WARNING, "nesting-too-deep",
+				 "block quotes and lists nested more than %d deep: what is inside is "
+				 "not read as commands",
+				 MAX_NESTING);
+		}
+		return;
+	}
+	p->depth++;
 	for (cmark_node *n = cmark_node_first_child(parent); n; n = cmark_node_next(n))
 		handle_block(p, n);
+	p->depth--;
 }
 
 static void scan_inline_pragmas(struct parser *p, cmark_node *doc)
@@ -1734,6 +1766,14 @@ static void front_matter(struct parser *p, char *text, size_t len)
 			*s = ' ';
 }
 
+/* line_ends_at says whether a line ends with text[i], counting lines as
+ * cmark does: "\n", "\r\n" and a "\r" on its own all end one, so that the
+ * line numbers cmark gives index line_off. */
+static bool line_ends_at(const char *text, size_t i, size_t len)
+{
+	return text[i] == '\n' || (text[i] == '\r' && (i + 1 == len || text[i + 1] != '\n'));
+}
+
 struct runbook *mdparse_buffer(const char *path, const char *text, size_t len)
 {
 	struct arena arena = ARENA_INIT;
@@ -1764,15 +1804,15 @@ struct runbook *mdparse_buffer(const char *path, const char *text, size_t len)
 	strbuf_init(&p.why, 0);
 
 	p.nlines = 1;
-	for (size_t i = 0; i < len; i++)
-		if (text[i] == '\n' && i + 1 < len)
+	for (size_t i = 0; i + 1 < len; i++)
+		if (line_ends_at(text, i, len))
 			p.nlines++;
 	p.line_off = xcalloc((size_t)p.nlines + 2, sizeof(size_t));
 	{
 		int l = 1;
 		p.line_off[1] = 0;
-		for (size_t i = 0; i < len; i++)
-			if (text[i] == '\n' && i + 1 < len)
+		for (size_t i = 0; i + 1 < len; i++)
+			if (line_ends_at(text, i, len))
 				p.line_off[++l] = i + 1;
 	}
 	front_matter(&p, copy, len);

@@ -78,9 +78,11 @@ static json_t *failures_json(struct ctx *c, const struct rb_failure_row *rows, s
 
 static json_t *step_json(struct ctx *c, const struct rb_step *st)
 {
-	json_t *o = json_object();
+	json_t *o;
+
 	if (!st->line)
 		return json_null();
+	o = json_object();
 	json_object_set_new(o, "role", json_string(rb_step_role_name(st->role)));
 	if (st->role == STEP_MAIN)
 		json_object_set_new(o, "number", json_integer(st->number));

@@ -309,6 +309,16 @@ bool pg_conn_ok(const struct pg_conn *conn)
 	return conn && conn->pg && PQstatus(conn->pg) == CONNECTION_OK;
 }
 
+bool pg_conn_alive(struct pg_conn *conn)
+{
+	if (!pg_conn_ok(conn))
+		return false;
+	PGresult *res = PQexec(conn->pg, "SELECT 1");
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	PQclear(res);
+	return ok;
+}
+
 const char *pg_conn_target(const struct pg_conn *conn)
 {
 	return conn->target;
@@ -1233,6 +1243,33 @@ static bool stop_signal_pending(struct block_run *r)
 	return stop;
 }
 
+/* connection_broke records that libpq could not send or read: the server
+ * went away (shut down, crashed, pg_terminate_backend) or the network did.
+ * When the server said why first (FATAL 57P01 "terminating connection due
+ * to administrator command"), that error is kept; otherwise libpq's message
+ * is recorded with SQLSTATE 08006 (connection_failure), so that a failure
+ * table can name it. */
+static void connection_broke(struct block_run *r, size_t idx, bool error_recorded)
+{
+	PGconn *pg = r->c->pg;
+	const char *msg = PQerrorMessage(pg);
+	bool lost = PQstatus(pg) == CONNECTION_BAD;
+
+	if (lost)
+		r->o->conn_lost = true;
+	if (error_recorded) {
+		/* the server's FATAL is on screen already; libpq repeats it */
+		emitf(r, PG_STDERR, "server closed the connection\n");
+		return;
+	}
+	record_error(r, idx, NULL, msg);
+	if (lost) {
+		free(r->o->error.sqlstate);
+		r->o->error.sqlstate = xstrdup("08006");
+	}
+	emit_error_text(r, msg);
+}
+
 enum stmt_result { STMT_OK, STMT_ERROR, STMT_INTERRUPTED, STMT_TIMED_OUT };
 enum cancel_reason { NOT_CANCELLED, CANCELLED_BY_SIGNAL, CANCELLED_BY_DEADLINE };
 
@@ -1245,10 +1282,7 @@ static enum stmt_result run_statement(struct block_run *r, size_t idx)
 	bool failed = false, copy_out = false, after_copy_out = false;
 
 	if (!PQsendQuery(pg, r->stmts[idx].text)) {
-		record_error(r, idx, NULL, PQerrorMessage(pg));
-		emit_error_text(r, PQerrorMessage(pg));
-		if (PQstatus(pg) == CONNECTION_BAD)
-			r->o->conn_lost = true;
+		connection_broke(r, idx, false);
 		return STMT_ERROR;
 	}
 	if (opts->tick && opts->tick_ms > 0)
@@ -1333,11 +1367,7 @@ static enum stmt_result run_statement(struct block_run *r, size_t idx)
 			cancelled = CANCELLED_BY_SIGNAL;
 		}
 		if (n > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(pg)) {
-			const char *msg = PQerrorMessage(pg);
-			record_error(r, idx, NULL, msg);
-			emit_error_text(r, msg);
-			if (PQstatus(pg) == CONNECTION_BAD)
-				r->o->conn_lost = true;
+			connection_broke(r, idx, failed);
 			return cancelled == CANCELLED_BY_SIGNAL ? STMT_INTERRUPTED : STMT_ERROR;
 		}
 		now = proc_now_ms();
@@ -2015,6 +2045,12 @@ enum pg_lock_result pg_run_lock_try(const char *conninfo, const char *runbook_ke
 fail:
 	pg_close(c);
 	return PG_LOCK_ERROR;
+}
+
+bool pg_run_lock_held(struct pg_run_lock *lock)
+{
+	/* a session-level advisory lock lasts as long as its session */
+	return lock && pg_conn_alive(lock->conn);
 }
 
 int pg_run_lock_backend_pid(const struct pg_run_lock *lock)

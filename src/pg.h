@@ -59,6 +59,10 @@ void pg_close(struct pg_conn *conn);
 /* pg_conn_ok says whether the connection can still be used: false after the
  * server went away or after pg_run_block() had to abandon it. */
 bool pg_conn_ok(const struct pg_conn *conn);
+/* pg_conn_alive asks the server (SELECT 1): false when the connection is
+ * gone, also when libpq did not know it yet (the server restarted, the
+ * backend was terminated). */
+bool pg_conn_alive(struct pg_conn *conn);
 
 /* pg_conn_target is the connection's effective target ("host=/tmp/x
  * port=5432 user=app dbname=app"), without password; owned by conn. */
@@ -343,6 +347,9 @@ int64_t pg_run_lock_key(const char *runbook_key);
 enum pg_lock_result pg_run_lock_try(const char *conninfo, const char *runbook_key,
 				    const char *application_name, struct pg_run_lock **lock,
 				    struct pg_lock_holder *holder, struct strbuf *err);
+/* pg_run_lock_held says whether the lock's session is still there, and so
+ * the lock still held (a server restart or pg_terminate_backend ends it). */
+bool pg_run_lock_held(struct pg_run_lock *lock);
 /* pg_run_lock_backend_pid is the pid of the lock's connection. */
 int pg_run_lock_backend_pid(const struct pg_run_lock *lock);
 /* pg_run_lock_release unlocks, closes the connection and frees lock. */

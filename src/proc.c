@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <grp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -195,6 +197,33 @@ void proc_sigint_reset(void)
 
 static int guard_fd = -1;
 
+/* messages to the watchdog: two int32 (kind, value), then for GUARD_DIR
+ * `value` bytes of path */
+enum { GUARD_PGID = 1, GUARD_DIR = 2 };
+
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = read(fd, (char *)buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
 void proc_guard_start(void)
 {
 	int fds[2];
@@ -210,7 +239,8 @@ void proc_guard_start(void)
 		/* the watchdog: its own session, so that the terminal's Ctrl-C
 		 * does not reach it; it waits for EOF on the pipe */
 		pid_t pgid = 0;
-		int32_t msg;
+		int32_t msg[2];
+		char dir[PATH_MAX] = "";
 		close(fds[1]);
 		setsid();
 		for (int fd = 3; fd < 64; fd++)
@@ -220,14 +250,16 @@ void proc_guard_start(void)
 		signal(SIGHUP, SIG_IGN);
 		signal(SIGTERM, SIG_DFL);
 		for (;;) {
-			ssize_t n = read(fds[0], &msg, sizeof(msg));
-			if (n == (ssize_t)sizeof(msg)) {
-				pgid = (pid_t)msg;
-				continue;
+			ssize_t n = read_full(fds[0], msg, sizeof(msg));
+			if (n != (ssize_t)sizeof(msg))
+				break;
+			if (msg[0] == GUARD_PGID) {
+				pgid = (pid_t)msg[1];
+			} else if (msg[0] == GUARD_DIR && msg[1] >= 0 && msg[1] < PATH_MAX) {
+				if (read_full(fds[0], dir, (size_t)msg[1]) != msg[1])
+					break;
+				dir[msg[1]] = '\0';
 			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			break;
 		}
 		if (pgid > 0) {
 			kill(-pgid, SIGTERM);
@@ -235,6 +267,10 @@ void proc_guard_start(void)
 			sleep(2);
 			kill(-pgid, SIGKILL);
 		}
+		/* the work directory holds block files and the shell's state
+		 * snapshots, secrets included: not left behind by a killed run */
+		if (*dir)
+			nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 		_exit(0);
 	}
 	close(fds[0]);
@@ -243,11 +279,25 @@ void proc_guard_start(void)
 
 void proc_guard_set(pid_t pgid)
 {
-	int32_t msg = (int32_t)pgid;
+	int32_t msg[2] = { GUARD_PGID, (int32_t)pgid };
 	if (guard_fd >= 0) {
-		ssize_t n = write(guard_fd, &msg, sizeof(msg));
+		ssize_t n = write(guard_fd, msg, sizeof(msg));
 		(void)n;
 	}
+}
+
+void proc_guard_remove(const char *dir)
+{
+	size_t len = dir ? strlen(dir) : 0;
+	if (guard_fd < 0 || len >= PATH_MAX)
+		return;
+	/* one write, under PIPE_BUF, so that it arrives whole */
+	char buf[2 * sizeof(int32_t) + PATH_MAX];
+	int32_t msg[2] = { GUARD_DIR, (int32_t)len };
+	memcpy(buf, msg, sizeof(msg));
+	memcpy(buf + sizeof(msg), dir ? dir : "", len);
+	ssize_t n = write(guard_fd, buf, sizeof(msg) + len);
+	(void)n;
 }
 
 /* ---------- starting ---------- */
@@ -644,6 +694,22 @@ enum io_event proc_io_wait(struct proc_io *io)
 	}
 }
 
+/* wait_exit waits for p to exit, until deadline_ms (0: for ever); returns
+ * its exit code, or -1 when the deadline came first.  It polls: the
+ * signal self-pipe belongs to the caller's loop. */
+static int wait_exit(struct proc *p, int64_t deadline_ms)
+{
+	for (;;) {
+		int code = proc_try_wait(p);
+		if (code >= 0 || p->pid <= 0)
+			return code >= 0 ? code : 255;
+		int64_t left = deadline_ms ? deadline_ms - proc_now_ms() : 10;
+		if (left <= 0)
+			return -1;
+		poll(NULL, 0, left < 10 ? (int)left : 10);
+	}
+}
+
 int proc_run(struct proc *p, struct capture *out, struct capture *err, int64_t timeout_ms,
 	     bool *timed_out, struct strbuf *errmsg)
 {
@@ -700,7 +766,22 @@ int proc_run(struct proc *p, struct capture *out, struct capture *err, int64_t t
 	if (io.err_fd >= 0)
 		close(io.err_fd);
 	proc_io_release(&io);
-	int code = proc_wait(p);
+	/* both streams are closed, but a child that closed them itself may
+	 * still run: the timeout holds until it exits */
+	int code;
+	while ((code = wait_exit(p, io.deadline_ms)) < 0) {
+		if (!killed) {
+			killed = true;
+			if (timed_out)
+				*timed_out = true;
+			proc_kill_group(p, SIGTERM);
+			io.deadline_ms = proc_now_ms() + 2000;
+		} else {
+			proc_kill_group(p, SIGKILL);
+			code = proc_wait(p);
+			break;
+		}
+	}
 	if (out)
 		capture_finish(out);
 	if (err)

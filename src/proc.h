@@ -152,6 +152,9 @@ void proc_sigint_reset(void);
  * group to kill if we die (0 for none).  Both are no-ops when it failed. */
 void proc_guard_start(void);
 void proc_guard_set(pid_t pgid);
+/* proc_guard_remove tells the watchdog to remove dir (recursively) after
+ * killing the process group, if we die first; NULL for none. */
+void proc_guard_remove(const char *dir);
 
 /* proc_find_program returns a malloc'd path for name searched in PATH (or
  * name itself when it contains a '/'), or NULL. */

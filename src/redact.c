@@ -88,6 +88,36 @@ static bool may_start(const struct redactor *r, unsigned char c)
 	return rule_start[c] | r->first[c];
 }
 
+/* known_at returns the length of the known secret value at s[i], or 0;
+ * the longest wins, values being kept longest first. */
+static size_t known_at(const struct redactor *r, const char *s, size_t i, size_t len)
+{
+	for (size_t v = 0; v < r->nvalues; v++) {
+		size_t vl = strlen(r->values[v]);
+		if (vl <= len - i && !memcmp(s + i, r->values[v], vl))
+			return vl;
+	}
+	return 0;
+}
+
+/* add_known_masked appends s[0, len), which the rules below keep as it is
+ * (a URL's user name, the SQL keyword PASSWORD), with the known secret
+ * values in it masked all the same. */
+static void add_known_masked(struct redactor *r, const char *s, size_t len, struct strbuf *out,
+			     size_t *n)
+{
+	for (size_t i = 0; i < len;) {
+		size_t vl = known_at(r, s, i, len);
+		if (vl) {
+			strbuf_addstr(out, REDACT_MASK);
+			bump(r, REDACT_KNOWN_VALUE, n);
+			i += vl;
+		} else {
+			strbuf_addch(out, s[i++]);
+		}
+	}
+}
+
 size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 {
 	size_t n = 0, i = 0;
@@ -104,19 +134,13 @@ size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 				break;
 		}
 		/* a known secret value, anywhere */
-		bool hit = false;
-		for (size_t v = 0; v < r->nvalues; v++) {
-			size_t vl = strlen(r->values[v]);
-			if (vl <= len - i && !memcmp(s + i, r->values[v], vl)) {
-				strbuf_addstr(out, REDACT_MASK);
-				i += vl;
-				bump(r, REDACT_KNOWN_VALUE, &n);
-				hit = true;
-				break;
-			}
-		}
-		if (hit)
+		size_t vl = known_at(r, s, i, len);
+		if (vl) {
+			strbuf_addstr(out, REDACT_MASK);
+			i += vl;
+			bump(r, REDACT_KNOWN_VALUE, &n);
 			continue;
+		}
 		/* scheme://user:password@ */
 		if (s[i] == ':' && i + 2 < len && s[i + 1] == '/' && s[i + 2] == '/') {
 			size_t u = i + 3, at = 0, colon = 0;
@@ -133,7 +157,9 @@ size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 					colon = k;
 			}
 			if (at && colon && colon + 1 < at) {
-				strbuf_add(out, s + i, colon + 1 - i);
+				/* the user name is kept, but may be a known secret
+				 * ("https://TOKEN:x-oauth-basic@host") */
+				add_known_masked(r, s + i, colon + 1 - i, out, &n);
 				strbuf_addstr(out, REDACT_MASK);
 				i = at;
 				bump(r, REDACT_URL_PASSWORD, &n);
@@ -183,7 +209,7 @@ size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 				size_t e = k + 1;
 				while (e < len && !(s[e] == '\'' && (e + 1 >= len || s[e + 1] != '\'')))
 					e += (s[e] == '\'' ? 2 : 1);
-				strbuf_add(out, s + i, k + 1 - i);
+				add_known_masked(r, s + i, k + 1 - i, out, &n);
 				strbuf_addstr(out, REDACT_MASK);
 				bump(r, REDACT_SQL_PASSWORD, &n);
 				i = e;

@@ -16,9 +16,16 @@
 #include "xalloc.h"
 
 /* File descriptors the shell sees: 62 for status lines to us, 61 for the
- * terminal.  They are closed for the block's own commands. */
+ * terminal, 60 and 59 for copies of its own stdout and stderr (the pipes to
+ * us), from which each block's stdout and stderr are set up afresh, so that
+ * a block that closes or redirects them with `exec` changes them for itself
+ * only.  They are closed for the block's own commands. */
 #define FD_STATUS 62
 #define FD_TTY 61
+#define FD_OUT 60
+#define FD_ERR 59
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 #define DEFAULT_GRACE_MS 3000
 
@@ -46,14 +53,18 @@ struct shell {
  * differs) it exits the subshell instead, like inherit_errexit.  A block is
  * sourced from the control file, itself sourced at the top level, so
  * BASH_SOURCE holds at least the block and the control file while the
- * block runs, and only the control file once the block has returned. */
+ * block runs, and only the control file once the block has returned.
+ * __rb_save writes a snapshot of the state, secrets included, mode 0600
+ * whatever the operator's umask (in a subshell, so the blocks' umask is not
+ * touched). */
 static const char init_script[] =
 	"set +o history 2>/dev/null; set +e; set -o pipefail; shopt -s expand_aliases\n"
+	"exec " STR(FD_OUT) ">&1 " STR(FD_ERR) ">&2\n"
 	"__rb_pid=$BASHPID\n"
 	"__rb_trap='__rb_rc=$?; if [[ $BASHPID != \"$__rb_pid\" ]]; then exit $__rb_rc; fi; "
 	"if [[ ${#BASH_SOURCE[@]} -gt 1 ]]; then return $__rb_rc; fi'\n"
-	"__rb_save() { { declare -p; declare -f; alias -p; shopt -p; set +o; "
-	"printf 'cd -- %q\\n' \"$PWD\"; } > \"$1.tmp\" 2>/dev/null && command mv -f -- \"$1.tmp\" \"$1\"; }\n"
+	"__rb_save() { ( umask 077; { declare -p; declare -f; alias -p; shopt -p; set +o; "
+	"printf 'cd -- %q\\n' \"$PWD\"; } > \"$1.tmp\" ) 2>/dev/null && command mv -f -- \"$1.tmp\" \"$1\"; }\n"
 	"trap '__rb_save \"$__RB_DIR/state.exit\"' EXIT\n";
 
 bool shell_valid_name(const char *name)
@@ -448,9 +459,10 @@ int shell_run(struct shell *sh, const struct shell_block *b, struct shell_result
 	strbuf_addstr(&line, "source -- ");
 	shell_quote(&line, path.buf);
 	if (interactive)
-		strbuf_addf(&line, " <&%d %d>&-; ", FD_TTY, FD_STATUS);
+		strbuf_addf(&line, " <&%d %d>&-", FD_TTY, FD_STATUS);
 	else
-		strbuf_addf(&line, " </dev/null %d>&- %d>&-; ", FD_STATUS, FD_TTY);
+		strbuf_addf(&line, " </dev/null %d>&- %d>&-", FD_STATUS, FD_TTY);
+	strbuf_addf(&line, " >&%d 2>&%d %d>&- %d>&-; ", FD_OUT, FD_ERR, FD_OUT, FD_ERR);
 	strbuf_addf(&line, "__rb_rc=$?; trap - ERR; set +E; printf 'D %lu %%s\\n' \"$__rb_rc\" >&%d\n",
 		    sh->seq, FD_STATUS);
 	/* bash reads its stdin (a pipe) one byte per read(), so the commands

@@ -35,14 +35,57 @@ bool term_is_tty(void)
 	return is_tty;
 }
 
+static const char *const codes[] = {
+	[TC_RESET] = "\033[0m",  [TC_BOLD] = "\033[1m",    [TC_DIM] = "\033[2m",
+	[TC_RED] = "\033[31m",   [TC_GREEN] = "\033[32m",  [TC_YELLOW] = "\033[33m",
+	[TC_BLUE] = "\033[34m",  [TC_MAGENTA] = "\033[35m", [TC_CYAN] = "\033[36m",
+};
+
 const char *term_c(enum term_colour c)
 {
-	static const char *const codes[] = {
-		[TC_RESET] = "\033[0m",  [TC_BOLD] = "\033[1m",    [TC_DIM] = "\033[2m",
-		[TC_RED] = "\033[31m",   [TC_GREEN] = "\033[32m",  [TC_YELLOW] = "\033[33m",
-		[TC_BLUE] = "\033[34m",  [TC_MAGENTA] = "\033[35m", [TC_CYAN] = "\033[36m",
-	};
 	return colour_on ? codes[c] : "";
+}
+
+void term_visible(const char *s, size_t len, struct strbuf *out)
+{
+	size_t i = 0;
+	while (i < len) {
+		const unsigned char *u = (const unsigned char *)s + i;
+		size_t left = len - i, k;
+		if (*u == 0x1b && colour_on) {
+			for (k = 0; k < sizeof(codes) / sizeof(codes[0]); k++) {
+				size_t n = strlen(codes[k]);
+				if (n <= left && !memcmp(u, codes[k], n))
+					break;
+			}
+			if (k < sizeof(codes) / sizeof(codes[0])) {
+				strbuf_addstr(out, codes[k]);
+				i += strlen(codes[k]);
+				continue;
+			}
+		}
+		if ((*u < 0x20 && *u != '\n' && *u != '\t') || *u == 0x7f) {
+			strbuf_addf(out, "\\x%02x", *u);
+			i++;
+			continue;
+		}
+		/* C1 controls (U+0080-U+009F: CSI is U+009B) and the bidirectional
+		 * overrides and isolates (U+202A-U+202E, U+2066-U+2069) */
+		if (left >= 2 && u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) {
+			strbuf_addf(out, "\\u%04x", u[1]);
+			i += 2;
+			continue;
+		}
+		if (left >= 3 && u[0] == 0xe2 &&
+		    ((u[1] == 0x80 && u[2] >= 0xaa && u[2] <= 0xae) ||
+		     (u[1] == 0x81 && u[2] >= 0xa6 && u[2] <= 0xa9))) {
+			strbuf_addf(out, "\\u%04x", ((u[0] & 0x0f) << 12) | ((u[1] & 0x3f) << 6) | (u[2] & 0x3f));
+			i += 3;
+			continue;
+		}
+		strbuf_addch(out, (char)*u);
+		i++;
+	}
 }
 
 int term_width(void)

@@ -29,6 +29,14 @@ void term_init(bool no_color);
 bool term_colour_on(void);
 bool term_is_tty(void);
 const char *term_c(enum term_colour c);
+/* term_visible appends len bytes of s with everything that could drive a
+ * terminal shown as text instead: control characters but newline and tab
+ * as \xNN (ESC, carriage return and backspace could hide or overwrite what
+ * is shown), C1 controls and the bidirectional overrides as \uNNNN.  Our
+ * own colour codes (term_c) pass, only when colour is on.  Everything
+ * `runbook` prints from a runbook goes through it, so that a reviewer sees
+ * every character of every command. */
+void term_visible(const char *s, size_t len, struct strbuf *out);
 /* term_width returns the terminal's columns, or 80. */
 int term_width(void);
 

@@ -1033,9 +1033,26 @@ void verify_headline(const struct verify_result *res, struct strbuf *out)
 	}
 }
 
+/* jstring_or_null never returns NULL: json_pack() leaks the values already
+ * made when one of its arguments is NULL (found by fuzzing), and a string
+ * cut inside a UTF-8 sequence is not a JSON string. */
 static json_t *jstring_or_null(const char *s)
 {
-	return s ? json_string(s) : json_null();
+	if (!s)
+		return json_null();
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	struct strbuf clean = STRBUF_INIT;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x80)
+			strbuf_addch(&clean, *p);
+		else
+			strbuf_addf(&clean, "\\x%02x", *p);
+	}
+	j = json_string(clean.buf);
+	strbuf_release(&clean);
+	return j ? j : json_null();
 }
 
 static json_t *stream_json(const struct audit_stream *st)
@@ -1060,6 +1077,7 @@ static json_t *summary_json(const struct audit_summary *s)
 	json_t *vars = json_array();
 
 	if (!s->have_start) {
+		json_decref(o);
 		json_decref(steps);
 		json_decref(events);
 		json_decref(prereqs);

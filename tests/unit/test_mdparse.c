@@ -377,6 +377,43 @@ static void v10_rollback_split(void **state)
 	runbook_free(rb);
 }
 
+/* A here-document never closed runs to the end of the block, which ends
+ * the command (this used to loop forever, found by fuzz_mdparse). */
+static void rollback_unterminated_heredoc(void **state)
+{
+	(void)state;
+	static const char text[] = "# T\n\n## Step 1: Load\n\n```bash\necho load\n```\n\n"
+				   "## Rollback Procedure\n\n```bash\n# restore\npsql <<EOF\n"
+				   "DELETE FROM t;\n\n# still data\n```\n";
+	struct runbook *rb = mdparse_buffer("t.md", text, strlen(text));
+	assert_int_equal(rb->rollback.ncommands, 1);
+	assert_string_equal(rb->rollback.commands[0].block->comment, "restore");
+	assert_string_equal(rb->rollback.commands[0].block->text,
+			    "psql <<EOF\nDELETE FROM t;\n\n# still data\n");
+	runbook_free(rb);
+}
+
+/* A carriage return on its own ends a line, for cmark and so for the line
+ * numbers: fences are found closed and diagnostics point at them (found by
+ * fuzz_mdparse, with diagnostics past the end of the file). */
+static void lone_cr_line_endings(void **state)
+{
+	(void)state;
+	static const char text[] = "# T\r\r## Step 1: A\r\r```bash\recho a\r```\r\r"
+				   "Expected:\r```\ra\r```\r";
+	struct runbook *rb = mdparse_buffer("t.md", text, strlen(text));
+	lint_runbook(rb);
+	assert_int_equal(rb->nsteps, 1);
+	assert_int_equal(rb->steps[0].line, 3);
+	assert_int_equal(rb->steps[0].ncommands, 1);
+	assert_int_equal(rb->steps[0].commands[0].block->line, 5);
+	assert_false(rb->steps[0].commands[0].block->unclosed);
+	assert_non_null(rb->steps[0].commands[0].expected);
+	assert_int_equal(rb->steps[0].commands[0].expected->line, 10);
+	assert_false(has_diag(rb, "unclosed-fence", 0));
+	runbook_free(rb);
+}
+
 static void v11_crlf_bom(void **state)
 {
 	(void)state;
@@ -513,6 +550,30 @@ static void utf8_validation(void **state)
 	assert_int_equal(utf8_check("x\x80", 2), 2);         /* stray continuation */
 }
 
+/* 200,000 nested block quotes inside a step: the walk stops at its depth
+ * limit with a warning instead of running out of stack; the step's own
+ * command before them is still read. */
+static void deep_nesting(void **state)
+{
+	(void)state;
+	struct strbuf md = STRBUF_INIT;
+	strbuf_addstr(&md, "# Deep\n\n## Step 1: One\n\n```bash\necho one\n```\n\n");
+	for (int i = 0; i < 200000; i++)
+		strbuf_addch(&md, '>');
+	strbuf_addstr(&md, " ```bash\n\n");
+	for (int i = 0; i < 100000; i++)
+		strbuf_addstr(&md, "*_");
+	strbuf_addstr(&md, "x\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n");
+	struct runbook *rb = mdparse_buffer("deep.md", md.buf, md.len);
+	assert_non_null(rb);
+	assert_int_equal(rb->nsteps, 1);
+	assert_int_equal(rb->steps[0].ncommands, 1);
+	assert_string_equal(rb->steps[0].commands[0].block->text, "echo one\n");
+	assert_true(has_diag(rb, "nesting-too-deep", 9));
+	runbook_free(rb);
+	strbuf_release(&md);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,9 +594,12 @@ int main(void)
 		cmocka_unit_test(v08_notes_front_matter),
 		cmocka_unit_test(v09_numbered_steps),
 		cmocka_unit_test(v10_rollback_split),
+		cmocka_unit_test(rollback_unterminated_heredoc),
 		cmocka_unit_test(v11_crlf_bom),
+		cmocka_unit_test(lone_cr_line_endings),
 		cmocka_unit_test(v12_prereq_setup_inline),
 		cmocka_unit_test(malformed_lines),
+		cmocka_unit_test(deep_nesting),
 		cmocka_unit_test(bad_input),
 		cmocka_unit_test(unterminated_heredoc_at_end),
 		cmocka_unit_test(utf8_validation),

@@ -39,7 +39,7 @@ static bool secret_name_n(const char *name, size_t len)
 	       contains_ci(name, len, "key");
 }
 
-/* value_end finds the end of an unquoted value: blanks, quotes, '&', ';'. */
+
 static size_t value_end(const char *s, size_t i, size_t len)
 {
 	while (i < len && !isspace((unsigned char)s[i]) && s[i] != '"' && s[i] != '\'' &&
@@ -54,25 +54,49 @@ static void bump(struct redactor *r, enum redact_rule rule, size_t *n)
 	(*n)++;
 }
 
+/* known_at returns the length of the known secret value at s[i], or 0;
+ * the longest wins, values being kept longest first. */
+static size_t known_at(const struct redactor *r, const char *s, size_t i, size_t len)
+{
+	for (size_t v = 0; v < r->nvalues; v++) {
+		size_t vl = strlen(r->values[v]);
+		if (vl <= len - i && !memcmp(s + i, r->values[v], vl))
+			return vl;
+	}
+	return 0;
+}
+
+/* add_known_masked appends s[0, len), which the rules below keep as it is
+ * (a URL's user name, the SQL keyword PASSWORD), with the known secret
+ * values in it masked all the same. */
+static void add_known_masked(struct redactor *r, const char *s, size_t len, struct strbuf *out,
+			     size_t *n)
+{
+	for (size_t i = 0; i < len;) {
+		size_t vl = known_at(r, s, i, len);
+		if (vl) {
+			strbuf_addstr(out, REDACT_MASK);
+			bump(r, REDACT_KNOWN_VALUE, n);
+			i += vl;
+		} else {
+			strbuf_addch(out, s[i++]);
+		}
+	}
+}
+
 static size_t ref_redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 {
 	size_t n = 0, i = 0;
 
 	while (i < len) {
 		/* a known secret value, anywhere */
-		bool hit = false;
-		for (size_t v = 0; v < r->nvalues; v++) {
-			size_t vl = strlen(r->values[v]);
-			if (vl <= len - i && !memcmp(s + i, r->values[v], vl)) {
-				strbuf_addstr(out, REDACT_MASK);
-				i += vl;
-				bump(r, REDACT_KNOWN_VALUE, &n);
-				hit = true;
-				break;
-			}
-		}
-		if (hit)
+		size_t vl = known_at(r, s, i, len);
+		if (vl) {
+			strbuf_addstr(out, REDACT_MASK);
+			i += vl;
+			bump(r, REDACT_KNOWN_VALUE, &n);
 			continue;
+		}
 		/* scheme://user:password@ */
 		if (s[i] == ':' && i + 2 < len && s[i + 1] == '/' && s[i + 2] == '/') {
 			size_t u = i + 3, at = 0, colon = 0;
@@ -89,7 +113,9 @@ static size_t ref_redact(struct redactor *r, const char *s, size_t len, struct s
 					colon = k;
 			}
 			if (at && colon && colon + 1 < at) {
-				strbuf_add(out, s + i, colon + 1 - i);
+				/* the user name is kept, but may be a known secret
+				 * ("https://TOKEN:x-oauth-basic@host") */
+				add_known_masked(r, s + i, colon + 1 - i, out, &n);
 				strbuf_addstr(out, REDACT_MASK);
 				i = at;
 				bump(r, REDACT_URL_PASSWORD, &n);
@@ -139,7 +165,7 @@ static size_t ref_redact(struct redactor *r, const char *s, size_t len, struct s
 				size_t e = k + 1;
 				while (e < len && !(s[e] == '\'' && (e + 1 >= len || s[e + 1] != '\'')))
 					e += (s[e] == '\'' ? 2 : 1);
-				strbuf_add(out, s + i, k + 1 - i);
+				add_known_masked(r, s + i, k + 1 - i, out, &n);
 				strbuf_addstr(out, REDACT_MASK);
 				bump(r, REDACT_SQL_PASSWORD, &n);
 				i = e;
@@ -151,6 +177,7 @@ static size_t ref_redact(struct redactor *r, const char *s, size_t len, struct s
 	}
 	return n;
 }
+
 
 /* ---- tests ---- */
 

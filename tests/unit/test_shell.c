@@ -341,6 +341,28 @@ static void stdin_is_dev_null(void **state)
 	free(out);
 }
 
+/* A block that closes or redirects its stdout and stderr with exec changes
+ * them for itself only: the next block prints as usual. */
+static void exec_redirections_stay_in_the_block(void **state)
+{
+	struct fixture *f = *state;
+	struct shell_result r;
+	int code;
+	char *out = run(f, "echo before\nexec 1>&- 2>/dev/null\necho lost || true\n", &code, NULL);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "before\n");
+	free(out);
+	out = run(f, "echo next block\necho to stderr >&2\n", &code, &r);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "next block\n");
+	assert_string_equal(r.err.text.buf, "to stderr\n");
+	shell_result_release(&r);
+	free(out);
+	out = run(f, "ls -l /proc/self/fd/ | grep -c -E ' (59|60|61|62) ->' || true\n", &code, NULL);
+	assert_string_equal(out, "0\n");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +376,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(capture_is_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(set_var_cannot_inject, setup, teardown),
 		cmocka_unit_test_setup_teardown(stdin_is_dev_null, setup, teardown),
+		cmocka_unit_test_setup_teardown(exec_redirections_stay_in_the_block, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("shell", tests, NULL, NULL);
 }
