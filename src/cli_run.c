@@ -268,6 +268,10 @@ static int ensure_shell(struct run *r)
 	so.env = (const char *const *)r->shell_env;
 	so.unset = (const char *const *)r->shell_unset;
 	so.kill_grace_ms = r->opts.kill_grace_ms;
+	/* what outgrows the 8 MiB kept in memory goes to a spill file in the
+	 * work directory, up to 1 GiB per stream (e2e/faults and e2e/hostile
+	 * check it, its size and its mode) */
+	so.spill = true;
 	r->sh = shell_start(&so, &err);
 	if (!r->sh) {
 		run_out(r, "%srunbook: %s%s\n", term_c(TC_RED), err.buf, term_c(TC_RESET));

@@ -43,9 +43,9 @@ struct shell_opts {
 	int64_t kill_grace_ms;     /* SIGTERM -> SIGKILL grace; 0 for the default (3 s) */
 	size_t capture_cap;        /* bytes of each stream kept in memory; 0 for the default */
 	bool spill;                /* keep what outgrows capture_cap in spill files in
-				    * work_dir (struct capture); off by default: writing
-				    * them costs a third of the time of a block printing
-				    * 1 GB, and `runbook run` does not read them */
+				    * work_dir (struct capture), as `runbook run` does;
+				    * writing them costs about a third of the CPU of a
+				    * block printing 1 GiB */
 };
 
 struct shell_block {
