@@ -171,7 +171,8 @@ true
 MD
 ( while :; do
 	for f in tmpdir/runbook-*/ tmpdir/runbook-*/*; do
-		[ -e "$f" ] && printf '%s %s\n' "$(stat -c %a "$f")" "${f#tmpdir/runbook-*/}"
+		# a file may vanish between the glob and stat: print only what stat saw
+		m=$(stat -c %a "$f" 2>/dev/null) && printf '%s %s\n' "$m" "${f#tmpdir/runbook-*/}"
 	done
 	sleep 0.05
   done >modes.seen 2>/dev/null ) &
