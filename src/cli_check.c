@@ -69,6 +69,8 @@ int cli_check(int argc, char **argv)
 		strbuf_release(&out);
 	} else {
 		diag_print(&all, stdout);
+		/* the summary follows the diagnostics even when both streams share a pipe */
+		fflush(stdout);
 		if (!quiet && (size_t)(argc - optind) > invalid)
 			fprintf(stderr, "%d file%s checked: %zu error%s, %zu warning%s%s\n",
 				argc - optind, argc - optind == 1 ? "" : "s", errors,

@@ -46,6 +46,13 @@ is "$(printf '%s\n' "$out" | grep -v '\[require-lock-timeout\]$')" "" \
 	"check on a clean runbook prints no diagnostics but lock-timeout warnings"
 like "$err" '1 file checked: 0 errors, 2 warnings' "check summarises on stderr"
 
+# --- check: through one pipe (`check ... 2>&1 | less`) the summary comes last
+"$RUNBOOK" check "$FIXTURES/malformed/no-command.md" >"$TMP/both.out" 2>&1
+is "$(tail -n 1 "$TMP/both.out")" "1 file checked: 2 errors, 0 warnings" \
+	"with stdout and stderr on one file, the summary follows the diagnostics"
+is "$(head -n 1 "$TMP/both.out" | sed 's/.*:3:1: //')" "error: step 1 (Talk only) has no command block to run [step-no-command]" \
+	"and the first diagnostic comes first"
+
 # --- check: each malformed fixture gives exactly its expected diagnostics
 for f in "$FIXTURES"/malformed/*.md; do
 	name=$(basename "$f" .md)
