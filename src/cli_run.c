@@ -504,8 +504,15 @@ static void show_rollback_state(struct run *r, const struct rb_command *const *c
 			done[i] == V_PENDING ? "not run" : verdict_name(done[i]), term_c(TC_RESET), i + 1,
 			(int)(len > 70 ? 70 : len), what, term_c(TC_DIM), b->text_line, term_c(TC_RESET));
 	}
-	run_out(r, "  %sThe commands marked \"not run\" have not been applied: the database is partly rolled back.%s\n",
-		term_c(TC_YELLOW), term_c(TC_RESET));
+	size_t not_run = 0;
+	for (size_t i = 0; i < n; i++)
+		not_run += done[i] == V_PENDING;
+	if (not_run)
+		run_out(r, "  %sThe commands marked \"not run\" have not been applied: the database is partly rolled back.%s\n",
+			term_c(TC_YELLOW), term_c(TC_RESET));
+	else
+		run_out(r, "  %sEvery command ran; look at what the failed ones left behind.%s\n",
+			term_c(TC_YELLOW), term_c(TC_RESET));
 }
 
 int run_rollback_commands(struct run *r, struct step_state *ss, const struct rb_command *const *cmds,

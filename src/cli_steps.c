@@ -1392,10 +1392,17 @@ enum flow on_failure(struct run *r, struct step_state *ss, const struct rb_block
 	bool can_rollback = run_rollback_available(r) && r->opts.mode == MODE_RUN;
 
 	if (!r->interactive) {
-		if (deviated && r->opts.accept_deviations) {
-			run_out(r, "  %saccepted (--accept-deviations)%s\n", term_c(TC_YELLOW), term_c(TC_RESET));
-			step_note_skip(r, ss, b, "--accept-deviations");
-			record_decision(r, "accept", "--accept-deviations", o->reason);
+		/* an unattended rollback needs the setup's environment, not the
+		 * setup's illustration: a setup that ran (exit status as
+		 * expected) but printed something else does not stop it */
+		bool rollback_setup = r->opts.mode == MODE_ROLLBACK && ss->step->role == STEP_SETUP;
+		if (deviated && (r->opts.accept_deviations || rollback_setup)) {
+			const char *why = r->opts.accept_deviations
+				? "--accept-deviations"
+				: "rollback: the setup ran; its output is not what stops a rollback";
+			run_out(r, "  %saccepted (%s)%s\n", term_c(TC_YELLOW), why, term_c(TC_RESET));
+			step_note_skip(r, ss, b, why);
+			record_decision(r, "accept", why, o->reason);
 			*final = V_ACCEPTED;
 			flow = FLOW_CONTINUE;
 		} else if (r->opts.auto_fix && fix && ss->fix_attempts < 1) {

@@ -97,10 +97,13 @@ like "$out" 'CREATE INDEX CONCURRENTLY cannot run inside a transaction block' "P
 is "$(first_fix "$out")" '`CONCURRENTLY cannot be used in transaction`' "the author's wording is ranked first anyway"
 
 # unattended --on-fail=rollback puts the database back as before step 1
+# (on a fresh copy: the run above left the column, which a new backup would hold)
+mkdb diag_tx
 DATABASE_URL=$(url diag_tx) run_rb run --yes --on-fail=rollback --var PSQL_TX=--single-transaction "$M"
 is "$rc" 1 "--on-fail=rollback: the run still fails"
 like "$out" 'Rolling back' "it rolls back"
-like "$out" 'rolled back' "and says so"
+like "$out" '✓ rolled back' "every rollback command passes"
+like "$out" 'Result: failed — 2 of 3 steps passed, 1 failed; rolled back' "and the result says rolled back"
 is "$(schema diag_tx)" "$before" "after the rollback the schema is as before step 1"
 is "$(psql -AtX -d diag_tx -c 'SELECT count(*) FROM users')" 1000 "and the rows are all there"
 
@@ -139,6 +142,56 @@ is "$rc" 1 "a failing rollback command fails the rollback"
 like "$out" 'The rollback stops here: command 2 of 3 failed' "it stops at the failing command"
 like "$out" 'not run +3\. Restore the rows from the backup' "and lists what did not run"
 like "$out" 'passed +1\. Remove the index' "and what did"
+like "$out" 'the database is partly rolled back' "and that the database is partly rolled back"
+
+# --- an unattended rollback is not stopped by the setup's illustration: the
+# setup ran (exit 0) but printed another version than the runbook shows
+cat >"$TMP/rb-setup.md" <<'MD'
+# Setup that deviates
+
+## Environment Setup
+
+```bash
+export MARK_DIR="$PWD/marks"
+mkdir -p "$MARK_DIR"
+echo "server 15.18 on x86_64-pc-linux-gnu"
+```
+
+Expected output:
+
+```
+server 14.5 on x86_64-apple-darwin21.6.0
+```
+
+## Step 1: Do
+
+```bash
+touch "$MARK_DIR/done"
+```
+
+## Rollback Procedure
+
+```bash
+# Remove the mark
+rm -f "$MARK_DIR/done"
+
+# Leave a trace, then fail
+touch "$MARK_DIR/tried"; false
+```
+MD
+mkdir -p "$TMP/rbs"
+(cd "$TMP/rbs" && mkdir -p marks && touch marks/done && "$RUNBOOK" rollback --yes "$TMP/rb-setup.md") >"$TMP/rbs.out" 2>&1
+rbs_rc=$?
+rbs=$(cat "$TMP/rbs.out")
+like "$rbs" 'deviated: .*expected "x86_64-apple-darwin21\.6\.0", got "x86_64-pc-linux-gnu"' "rollback: the setup's deviation is shown"
+like "$rbs" 'accepted \(rollback: the setup ran' "and accepted, saying why"
+ok "[ ! -e '$TMP/rbs/marks/done' ]" "and the rollback commands ran after it"
+ok "[ -e '$TMP/rbs/marks/tried' ]" "all of them"
+is "$rbs_rc" 1 "the failing last command still fails the rollback"
+like "$rbs" 'Every command ran; look at what the failed ones left behind' "with nothing left unrun, it says every command ran"
+unlike "$rbs" 'partly rolled back' "and does not claim a partial rollback"
+(cd "$TMP/rbs" && "$RUNBOOK" run --yes "$TMP/rb-setup.md") >"$TMP/rbs-run.out" 2>&1
+is "$?" 1 "a run (not a rollback) still stops on the setup's deviation"
 
 # --- no documented fix
 DATABASE_URL="postgresql:///does_not_exist?host=$PGHOST&port=$PGPORT" run_rb run --yes --only 1 "$M"
