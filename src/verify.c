@@ -113,12 +113,32 @@ struct checker {
 	bool broken;                 /* the verdict is BROKEN (the first problem is kept) */
 	bool chain_broken;           /* lines no longer chain: stop reading them */
 	size_t summary_lines;        /* how many lines the summary may use */
+	/* Checkpoints whose signature is not checked yet.  Each signature
+	 * covers the SHA-512 of every byte before it, earlier checkpoints
+	 * included, so when the newest one of a signing session verifies,
+	 * the older ones are proven with it; only when it fails are they
+	 * checked one by one, to find the last good one. */
+	struct pending_sig *pending;
+	size_t npending, pending_alloc;
+	const char *data;            /* the journal, to read a pending line again */
+	bool flushing;
 };
+
+struct pending_sig {
+	size_t lineno;
+	uint64_t offset, len;        /* the checkpoint's line in the journal */
+	unsigned char digest[SHA512_LEN];
+};
+
+static void flush_pending(struct checker *c);
 
 /* broken records the first problem; lines from `line` on are not proven,
  * and the summary keeps the first `trusted` lines. */
 static void broken(struct checker *c, size_t line, size_t trusted, const char *reason)
 {
+	/* the checkpoints before this line are judged first, as if each had
+	 * been checked when it was read */
+	flush_pending(c);
 	c->chain_broken = true;
 	if (c->broken)
 		return;
@@ -193,7 +213,7 @@ out:
 	return why;
 }
 
-static void check_checkpoint(struct checker *c, json_t *o, size_t lineno, uint64_t offset,
+static void check_checkpoint(struct checker *c, json_t *o, size_t lineno, uint64_t offset, size_t len,
 			     const struct sha512 *whole)
 {
 	struct verify_result *res = c->res;
@@ -238,13 +258,51 @@ static void check_checkpoint(struct checker *c, json_t *o, size_t lineno, uint64
 	if (c->broken)
 		return; /* an earlier signature failed: only the chain is followed now */
 	sha512_final(&copy, digest);
-	const char *why = check_signature(c, sig, strlen(sig), digest, "checkpoint signature");
-	if (why) {
-		bad_signature(c, lineno, lineno - 1, why);
+	ALLOC_GROW(c->pending, c->npending + 1, c->pending_alloc);
+	struct pending_sig *p = &c->pending[c->npending++];
+	p->lineno = lineno;
+	p->offset = offset;
+	p->len = len;
+	memcpy(p->digest, digest, SHA512_LEN);
+}
+
+/* verify_pending checks one queued checkpoint's signature; NULL when good. */
+static const char *verify_pending(struct checker *c, const struct pending_sig *p)
+{
+	json_error_t je;
+	json_t *o = json_loadb(c->data + p->offset, p->len, 0, &je);
+	const char *sig = o ? jstr(o, "signature") : NULL;
+	const char *why = sig ? check_signature(c, sig, strlen(sig), p->digest, "checkpoint signature")
+			      : "checkpoint signature: the line cannot be read again";
+	json_decref(o);
+	return why;
+}
+
+static void flush_pending(struct checker *c)
+{
+	struct verify_result *res = c->res;
+	size_t n = c->npending;
+
+	if (!n || c->flushing)
 		return;
+	c->flushing = true;
+	c->npending = 0;
+	if (!verify_pending(c, &c->pending[n - 1])) {
+		res->checkpoints += n;
+		res->covered_lines = c->pending[n - 1].lineno - 1;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			const struct pending_sig *p = &c->pending[i];
+			const char *why = verify_pending(c, p);
+			if (why) {
+				bad_signature(c, p->lineno, p->lineno - 1, why);
+				break;
+			}
+			res->checkpoints++;
+			res->covered_lines = p->lineno - 1;
+		}
 	}
-	res->checkpoints++;
-	res->covered_lines = lineno - 1;
+	c->flushing = false;
 }
 
 /* check_line checks one complete line (without its newline).  When the
@@ -326,6 +384,7 @@ static void check_line(struct checker *c, const char *line, size_t len, size_t l
 	}
 	if (!strcmp(type, "run.start") || !strcmp(type, "run.resume")) {
 		json_t *signing = json_object_get(o, "signing");
+		flush_pending(c); /* the last session's checkpoints, under its key */
 		if (signing) {
 			const char *key = jstr(signing, "key"), *pub = jstr(signing, "public");
 			if (!key) {
@@ -340,7 +399,7 @@ static void check_line(struct checker *c, const char *line, size_t len, size_t l
 			c->declared_public = pub ? public_key_part(a, pub) : NULL;
 		}
 	} else if (!strcmp(type, "sig")) {
-		check_checkpoint(c, o, lineno, offset, whole);
+		check_checkpoint(c, o, lineno, offset, len, whole);
 	} else if (!strcmp(type, "run.end")) {
 		c->ended = true;
 	}
@@ -814,6 +873,7 @@ int verify_buffer(const char *path, const char *data, size_t len, const char *lo
 	sha256_hex(data, len, res->file_sha256);
 	c.res = res;
 	c.opts = opts ? opts : &no_opts;
+	c.data = data;
 	sha512_init(&whole);
 
 	while (pos < len) {
@@ -843,6 +903,9 @@ int verify_buffer(const char *path, const char *data, size_t len, const char *lo
 		}
 		pos += llen + 1;
 	}
+	flush_pending(&c);
+	free(c.pending);
+	c.pending = NULL;
 	if (pend) {
 		if (!c.broken) {
 			m.line++;

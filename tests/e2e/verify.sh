@@ -173,6 +173,39 @@ fresh ns.jsonl; rm ns.jsonl.sig
 ssh-keygen -q -Y sign -f alice -n file ns.jsonl
 expect_broken ns.jsonl "LOG.sig made with -n file" "namespace is 'file', expected 'runbook-log'"
 
+# a checkpoint's signature replaced by another real one (valid SSHSIG, same
+# key, same length, over other bytes), every later prev recomputed: the
+# chain is intact, so only the signatures can tell
+rechain() { # rechain FILE FROM: recompute the prev of every line after FROM
+	local f=$1 i n prev
+	n=$(wc -l <"$f")
+	for ((i = $2 + 1; i <= n; i++)); do
+		prev=$(sed -n "$((i - 1))p" "$f" | tr -d '\n' | sha256sum | cut -d' ' -f1)
+		sed -i "${i}s/\"prev\":\"[0-9a-f]*\"/\"prev\":\"$prev\"/" "$f"
+	done
+}
+mapfile -t cps < <(grep -n '"type":"sig"' signed.jsonl | cut -d: -f1)
+sig_of() { sed -n "${1}p" signed.jsonl | jq -r .signature; }
+is "$(sed -n "${cps[1]}p" signed.jsonl | jq -c .)" "$(sed -n "${cps[1]}p" signed.jsonl)" "jq -c writes a checkpoint line as runbook does"
+resig() { # resig FILE LINE SIG: that checkpoint line with another signature, then rechain
+	local l
+	l=$(sed -n "${2}p" "$1" | jq -c --arg s "$3" '.signature = $s')
+	L=$l awk -v n="$2" 'NR == n { print ENVIRON["L"]; next } { print }' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
+	rechain "$1" "$2"
+}
+fresh midsig.jsonl; resig midsig.jsonl "${cps[1]}" "$(sig_of "${cps[0]}")"
+run_rb verify midsig.jsonl
+like "$(first_line)" "^BROKEN at line ${cps[1]} \\(checkpoint signature" "checkpoint 2 of 4 given checkpoint 1's signature, chain recomputed: BROKEN at that checkpoint"
+like "$out" 'chain +intact' "the chain itself is intact (only the signature tells)"
+run_rb verify --json midsig.jsonl
+is "$(printf '%s' "$out" | jq .checkpoints)" 1 "--json: the one checkpoint before it still counts"
+ok "! sshv midsig.jsonl" "ssh-keygen rejects the file too"
+fresh lastsig.jsonl; resig lastsig.jsonl "${cps[3]}" "$(sig_of "${cps[2]}")"
+run_rb verify lastsig.jsonl
+like "$(first_line)" "^BROKEN at line ${cps[3]} \\(checkpoint signature" "the last checkpoint given the one before's signature: BROKEN at the last checkpoint"
+run_rb verify --json lastsig.jsonl
+is "$(printf '%s' "$out" | jq .checkpoints)" 3 "--json: the three checkpoints before it count"
+
 fresh nosig.jsonl; rm nosig.jsonl.sig
 run_rb verify nosig.jsonl
 is "$rc" 1 "a signed journal without its LOG.sig is not verified complete"
