@@ -47,21 +47,22 @@ static void add_note(struct verify_result *res, const char *note)
 	*ARENA_PUSH(&res->arena, res->notes, res->nnotes, res->notes_alloc) = note;
 }
 
-static void add_signer(struct verify_result *res, const char *fingerprint, const char *principal)
+static void add_signer(struct verify_result *res, const char *fingerprint, const char *principal,
+		       size_t count)
 {
 	for (size_t i = 0; i < res->nsigners; i++) {
 		struct verify_signer *s = &res->signers[i];
 		if (!strcmp(s->fingerprint, fingerprint) &&
 		    ((!s->principal && !principal) ||
 		     (s->principal && principal && !strcmp(s->principal, principal)))) {
-			s->signatures++;
+			s->signatures += count;
 			return;
 		}
 	}
 	struct verify_signer *s = ARENA_PUSH(&res->arena, res->signers, res->nsigners, res->signers_alloc);
 	s->fingerprint = arena_strdup(&res->arena, fingerprint);
 	s->principal = principal && *principal ? arena_strdup(&res->arena, principal) : NULL;
-	s->signatures = 1;
+	s->signatures = count;
 }
 
 static const char *jstr(json_t *o, const char *key)
@@ -178,9 +179,10 @@ static const char *public_key_part(struct arena *a, const char *line)
 }
 
 /* check_signature verifies one armored SSHSIG over a digest and says who
- * made it; returns NULL when it is good, or the reason. */
+ * made it; returns NULL when it is good, or the reason.  COUNT is how many
+ * signatures it proves (a checkpoint proves its session's older ones). */
 static const char *check_signature(struct checker *c, const char *armored, size_t len,
-				   const unsigned char digest[SHA512_LEN], const char *what)
+				   const unsigned char digest[SHA512_LEN], const char *what, size_t count)
 {
 	struct verify_result *res = c->res;
 	struct strbuf err = STRBUF_INIT;
@@ -207,7 +209,7 @@ static const char *check_signature(struct checker *c, const char *armored, size_
 			   info.fingerprint);
 		goto out;
 	}
-	add_signer(res, info.fingerprint, c->opts->signers ? info.principal : NULL);
+	add_signer(res, info.fingerprint, c->opts->signers ? info.principal : NULL, count);
 out:
 	strbuf_release(&err);
 	return why;
@@ -266,13 +268,14 @@ static void check_checkpoint(struct checker *c, json_t *o, size_t lineno, uint64
 	memcpy(p->digest, digest, SHA512_LEN);
 }
 
-/* verify_pending checks one queued checkpoint's signature; NULL when good. */
-static const char *verify_pending(struct checker *c, const struct pending_sig *p)
+/* verify_pending checks one queued checkpoint's signature, proving COUNT
+ * checkpoints when good; NULL when good. */
+static const char *verify_pending(struct checker *c, const struct pending_sig *p, size_t count)
 {
 	json_error_t je;
 	json_t *o = json_loadb(c->data + p->offset, p->len, 0, &je);
 	const char *sig = o ? jstr(o, "signature") : NULL;
-	const char *why = sig ? check_signature(c, sig, strlen(sig), p->digest, "checkpoint signature")
+	const char *why = sig ? check_signature(c, sig, strlen(sig), p->digest, "checkpoint signature", count)
 			      : "checkpoint signature: the line cannot be read again";
 	json_decref(o);
 	return why;
@@ -287,13 +290,13 @@ static void flush_pending(struct checker *c)
 		return;
 	c->flushing = true;
 	c->npending = 0;
-	if (!verify_pending(c, &c->pending[n - 1])) {
+	if (!verify_pending(c, &c->pending[n - 1], n)) {
 		res->checkpoints += n;
 		res->covered_lines = c->pending[n - 1].lineno - 1;
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			const struct pending_sig *p = &c->pending[i];
-			const char *why = verify_pending(c, p);
+			const char *why = verify_pending(c, p, 1);
 			if (why) {
 				bad_signature(c, p->lineno, p->lineno - 1, why);
 				break;
@@ -938,7 +941,7 @@ int verify_buffer(const char *path, const char *data, size_t len, const char *lo
 		} else {
 			sha512_buffer(data, len, digest);
 		}
-		const char *why = check_signature(&c, logsig, logsig_len, digest, "LOG.sig");
+		const char *why = check_signature(&c, logsig, logsig_len, digest, "LOG.sig", 1);
 		res->logsig = why ? LOGSIG_INVALID : LOGSIG_VALID;
 		res->logsig_reason = why;
 		if (!why && !c.broken && !res->partial_bytes)

@@ -62,6 +62,7 @@ run_rb verify --json --signers allowed_signers signed.jsonl
 is "$rc" 0 "--json exits like the text form"
 ok "printf '%s' \"\$out\" | jq -e '.verdict == \"verified\" and .ok and .log_sig == \"valid\" and .checkpoints == 4'" "--json: verdict, LOG.sig and checkpoints"
 ok "printf '%s' \"\$out\" | jq -e '.signers[0].principal == \"alice@example.com\"'" "--json: the principal"
+is "$(printf '%s' "$out" | jq .signers[0].signatures)" 5 "--json: alice's signatures, the 4 checkpoints and LOG.sig"
 ok "printf '%s' \"\$out\" | jq -e '(.summary.steps | length) == 4 and .summary.result == \"completed\" and .summary.operator.user != null'" "--json: the summary"
 
 # a checkpoint alone, with OpenSSH, as docs/log-format.md shows
@@ -199,6 +200,7 @@ like "$(first_line)" "^BROKEN at line ${cps[1]} \\(checkpoint signature" "checkp
 like "$out" 'chain +intact' "the chain itself is intact (only the signature tells)"
 run_rb verify --json midsig.jsonl
 is "$(printf '%s' "$out" | jq .checkpoints)" 1 "--json: the one checkpoint before it still counts"
+is "$(printf '%s' "$out" | jq .signers[0].signatures)" 1 "--json: and only its signature is counted as alice's"
 ok "! sshv midsig.jsonl" "ssh-keygen rejects the file too"
 fresh lastsig.jsonl; resig lastsig.jsonl "${cps[3]}" "$(sig_of "${cps[2]}")"
 run_rb verify lastsig.jsonl
