@@ -347,6 +347,10 @@ static void exec_shell(struct run *r, const struct rb_block *b, const char *text
 		o->verdict = V_TIMED_OUT;
 		snprintf(o->reason, sizeof(o->reason), "timed out after %lld s",
 			 (long long)(sb.timeout_ms / 1000));
+	} else if (res.shell_died && res.shell_status >= 0 && res.shell_status <= 128) {
+		/* the status the block ended its shell with, `exit 0` included */
+		o->verdict = V_FAILED;
+		snprintf(o->reason, sizeof(o->reason), "exit %d", res.shell_status);
 	} else if (res.exit_code != expected_exit) {
 		o->verdict = V_FAILED;
 		if (res.exit_code > 128 && res.shell_died)
@@ -362,8 +366,12 @@ static void exec_shell(struct run *r, const struct rb_block *b, const char *text
 	backend_after_block(r, o);
 	if (res.shell_died && o->verdict != V_INTERRUPTED && o->verdict != V_TIMED_OUT) {
 		size_t l = strlen(o->reason);
-		snprintf(o->reason + l, sizeof(o->reason) - l, "%s; the block ended its shell%s",
-			 l ? "" : "failed", res.state_lost ? " and its state was lost" : ", state restored");
+		const char *what = res.state_lost ? "the block ended its shell and its state was lost"
+						  : "the block ended its shell, state restored";
+		if (l)
+			snprintf(o->reason + l, sizeof(o->reason) - l, " (%s)", what);
+		else
+			snprintf(o->reason, sizeof(o->reason), "failed: %s", what);
 		if (o->verdict == V_PASSED)
 			o->verdict = V_FAILED;
 	}
@@ -729,9 +737,11 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 
 static void step_header(struct run *r, const struct rb_step *st)
 {
+	char counter[64];
+
+	rb_step_counter(r->rb, st, counter, sizeof(counter));
 	if (st->role == STEP_MAIN)
-		run_out(r, "\n%sStep %d/%zu: %s%s\n", term_c(TC_BOLD), st->number, r->rb->nsteps,
-			st->title, term_c(TC_RESET));
+		run_out(r, "\n%sStep %s: %s%s\n", term_c(TC_BOLD), counter, st->title, term_c(TC_RESET));
 	else
 		run_out(r, "\n%s%s%s\n", term_c(TC_BOLD), st->title, term_c(TC_RESET));
 	if (*st->why)
@@ -864,8 +874,10 @@ static void dry_run(struct run *r)
 		const struct rb_step *st = r->states[s].step;
 		if (!r->states[s].selected)
 			continue;
+		char counter[64];
+		rb_step_counter(r->rb, st, counter, sizeof(counter));
 		if (st->role == STEP_MAIN)
-			run_out(r, "\n# Step %d/%zu: %s\n", st->number, r->rb->nsteps, st->title);
+			run_out(r, "\n# Step %s: %s\n", counter, st->title);
 		else
 			run_out(r, "\n# %s\n", st->title);
 		const struct rb_command *lists[2] = { st->commands, st->verifications };
@@ -1178,10 +1190,21 @@ int run_file(struct run *r, const char *path, struct run_var **captures, size_t 
 		run_backends_release(r);
 		return EXIT_INVALID;
 	}
-	if (r->opts.only) {
+	if (r->opts.only || r->opts.from) {
 		bool found = false;
 		for (size_t i = 0; i < r->rb->nsteps; i++)
-			found |= r->rb->steps[i].number == r->opts.only;
+			found |= r->opts.only ? r->rb->steps[i].number == r->opts.only
+					      : r->rb->steps[i].number >= r->opts.from;
+		if (!found && r->opts.from) {
+			int last = 0;
+			for (size_t i = 0; i < r->rb->nsteps; i++)
+				last = r->rb->steps[i].number > last ? r->rb->steps[i].number : last;
+			release_expectations(r);
+			runbook_free(r->rb);
+			run_backends_release(r);
+			return cli_usage_error("run", "--from %d: there is no step %d or later (the last is step %d)",
+					       r->opts.from, r->opts.from, last);
+		}
 		if (!found) {
 			release_expectations(r);
 			runbook_free(r->rb);

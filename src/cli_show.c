@@ -93,10 +93,13 @@ static void put_failures(struct show *s, const char *label, const struct rb_fail
 	}
 }
 
-static void put_step(struct show *s, const struct rb_step *st, size_t nsteps)
+static void put_step(struct show *s, const struct runbook *rb, const struct rb_step *st)
 {
+	char counter[64];
+
+	rb_step_counter(rb, st, counter, sizeof(counter));
 	if (st->role == STEP_MAIN)
-		putf(s, "\n%sStep %d/%zu: %s%s  %s(line %d)%s\n", term_c(TC_BOLD), st->number, nsteps,
+		putf(s, "\n%sStep %s: %s%s  %s(line %d)%s\n", term_c(TC_BOLD), counter,
 		     st->title, term_c(TC_RESET), term_c(TC_DIM), st->line, term_c(TC_RESET));
 	else
 		putf(s, "\n%s%s%s  %s(line %d)%s\n", term_c(TC_BOLD), st->title, term_c(TC_RESET),
@@ -127,11 +130,11 @@ static void show_text(struct show *s, const struct runbook *rb)
 			     rb->prereqs[i].text, term_c(TC_DIM), rb->prereqs[i].line, term_c(TC_RESET));
 	}
 	if (rb->setup.line)
-		put_step(s, &rb->setup, rb->nsteps);
+		put_step(s, rb, &rb->setup);
 	for (size_t i = 0; i < rb->nsteps; i++)
-		put_step(s, &rb->steps[i], rb->nsteps);
+		put_step(s, rb, &rb->steps[i]);
 	if (rb->final.line) {
-		put_step(s, &rb->final, rb->nsteps);
+		put_step(s, rb, &rb->final);
 	}
 	if (rb->nfinal_rows) {
 		putf(s, "  %sExpected final state%s\n", term_c(TC_BOLD), term_c(TC_RESET));
@@ -141,7 +144,7 @@ static void show_text(struct show *s, const struct runbook *rb)
 			     term_c(TC_RESET));
 	}
 	if (rb->rollback.line)
-		put_step(s, &rb->rollback, rb->nsteps);
+		put_step(s, rb, &rb->rollback);
 	if (rb->ngeneral_failures || rb->troubleshooting) {
 		putf(s, "\n%sTroubleshooting%s  %s(line %d)%s\n", term_c(TC_BOLD), term_c(TC_RESET),
 		     term_c(TC_DIM), rb->troubleshooting_line, term_c(TC_RESET));

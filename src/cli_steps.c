@@ -331,6 +331,11 @@ static char *find_seed(const struct runbook *rb, const char *given)
 	/* relative to the runbook, then to the runbook's parent directory */
 	char *dir = xstrdup(rb->path);
 	char *slash = strrchr(dir, '/');
+	if (!slash) { /* a runbook named without a directory is in "." */
+		free(dir);
+		dir = xstrdup("./");
+		slash = dir + 1;
+	}
 	if (slash) {
 		*slash = '\0';
 		char *cand = xasprintf("%s/%s", dir, clean);

@@ -1,6 +1,7 @@
 /* runbook.c - helpers over the parsed runbook model. */
 #include "runbook.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,4 +158,21 @@ void rb_console_free(struct rb_console_cmd *v, size_t n)
 		free(v[i].expected);
 	}
 	free(v);
+}
+
+void rb_step_counter(const struct runbook *rb, const struct rb_step *st, char *buf, size_t size)
+{
+	size_t pos = 0;
+	bool in_order = true;
+
+	for (size_t i = 0; i < rb->nsteps; i++) {
+		if (rb->steps[i].number != (int)i + 1)
+			in_order = false;
+		if (&rb->steps[i] == st)
+			pos = i + 1;
+	}
+	if (in_order || !pos)
+		snprintf(buf, size, "%d/%zu", st->number, rb->nsteps);
+	else
+		snprintf(buf, size, "%d (%zu of %zu)", st->number, pos, rb->nsteps);
 }

@@ -179,6 +179,9 @@ bool rb_attr_known(const char *key);
 const char *rb_block_kind_name(enum block_kind kind);
 const char *rb_step_role_name(enum step_role role);
 bool rb_block_runnable(const struct rb_block *block);
+/* rb_step_counter writes where a main step stands: "2/3" when the steps
+ * are numbered 1..N, otherwise its number and position, "7 (6 of 6)". */
+void rb_step_counter(const struct runbook *rb, const struct rb_step *st, char *buf, size_t size);
 
 /* A console block's prompted commands: "$ cmd" lines ("> " lines continue
  * them) and the lines after each, its expected output. */

@@ -601,6 +601,7 @@ int shell_run(struct shell *sh, const struct shell_block *b, struct shell_result
 			if (r->exit_code < 0)
 				r->exit_code = code;
 		}
+		r->shell_status = r->exit_code;
 		if (r->exit_code == 0)
 			r->exit_code = 1; /* `exit 0` still ends the session: a failure */
 		if (restart(sh, pre_taken, r, err) < 0)

@@ -65,6 +65,7 @@ struct shell_result {
 	bool timed_out;
 	bool interrupted;       /* Ctrl-C reached the block */
 	bool shell_died;        /* the block ended its shell; it was restarted */
+	int shell_status;       /* ... with this status (`exit 0` is 0; exit_code is then 1) */
 	bool state_lost;        /* ... and no snapshot of the moment before could be restored */
 	int64_t start_wall_ms;  /* realtime, ms since the epoch */
 	int64_t duration_ms;

@@ -159,5 +159,13 @@ fi
 run_rb run --yes --sandbox "$FIXTURES/../../runbooks/001-add-last-login-at.md"
 is "$rc" 0 "run --sandbox as $(id -un) passes"
 like "$out" 'sandbox: PostgreSQL in .*loaded .*users.sql' "the sandbox is seeded from the runbook's Seed data"
+# from inside runbooks/, the runbook named without a directory: the seed
+# (runbooks/seeds/users.sql) is found through the runbook's parent
+mkdir -p "$TMP/inrb/runbooks/seeds"
+cp "$FIXTURES/../../runbooks/001-add-last-login-at.md" "$TMP/inrb/runbooks/"
+cp "$FIXTURES/../../runbooks/seeds/users.sql" "$TMP/inrb/runbooks/seeds/"
+(cd "$TMP/inrb/runbooks" && "$RUNBOOK" run --yes --sandbox 001-add-last-login-at.md) >"$TMP/inrb.out" 2>&1
+is "$?" 0 "run --sandbox of a bare file name from its own directory passes"
+like "$(cat "$TMP/inrb.out")" 'loaded .*users.sql' "and finds the seed"
 
 done_testing

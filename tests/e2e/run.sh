@@ -100,6 +100,9 @@ run_rb run --yes --var 'BAD-NAME=1' "$R/state.md"
 is "$rc" 2 "--var with a bad name is a usage error"
 run_rb run --yes --only 9 "$R/state.md"
 is "$rc" 2 "--only with a missing step is a usage error"
+run_rb run --yes --from 9 "$R/state.md"
+is "$rc" 2 "--from past the last step is a usage error, not an empty success"
+like "$err" '--from 9: there is no step 9 or later' "saying there is no such step"
 
 # --- without a terminal and without --yes, refuse
 run_rb run "$R/state.md"
@@ -291,5 +294,13 @@ kill -TERM $rbpid
 wait $rbpid
 is "$?" 130 "SIGTERM to runbook ends the run with 130"
 ok "! pgrep -f 'sleep 1034' >/dev/null" "and the block is gone"
+
+# --- a block that ends its shell: failed, with the status it ended with
+printf '# X\n\n## Step 1: Leave\n\n```bash\necho z; exit 0\n```\n\n## Step 2: Leave with 3\n\n```bash exit=3\nexit 3\n```\n\n## Step 3: After\n\n```bash\necho after\n```\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n' >"$TMP/leave.md"
+run_rb run --yes --keep-going --no-color "$TMP/leave.md"
+is "$rc" 1 "blocks that end their shell fail the run"
+like "$out" 'failed: exit 0 \(the block ended its shell, state restored\)' "'exit 0' is reported as exit 0, not 1"
+like "$out" 'failed: exit 3 \(the block ended its shell, state restored\)' "'exit 3' with exit=3 still says exit 3 and why it fails"
+like "$out" '│ after' "the next step runs in the restarted shell"
 
 done_testing

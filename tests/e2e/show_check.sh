@@ -46,6 +46,14 @@ is "$(printf '%s\n' "$out" | grep -v '\[require-lock-timeout\]$')" "" \
 	"check on a clean runbook prints no diagnostics but lock-timeout warnings"
 like "$err" '1 file checked: 0 errors, 2 warnings' "check summarises on stderr"
 
+# --- steps numbered with a gap: the header never says "Step 3/2"
+printf '# Gaps\n\n## Step 1: One\n\n```bash\necho one\n```\n\n## Step 3: Three\n\n```bash\necho three\n```\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n' >"$TMP/gap.md"
+run_rb show --no-color "$TMP/gap.md"
+like "$out" 'Step 3 \(2 of 2\): Three' "a step after a gap shows its number and its position"
+unlike "$out" 'Step 3/2' "and never a number over the total"
+run_rb run --yes --no-color "$TMP/gap.md"
+like "$out" 'Step 3 \(2 of 2\): Three' "run says the same"
+
 # --- check: through one pipe (`check ... 2>&1 | less`) the summary comes last
 "$RUNBOOK" check "$FIXTURES/malformed/no-command.md" >"$TMP/both.out" 2>&1
 is "$(tail -n 1 "$TMP/both.out")" "1 file checked: 2 errors, 0 warnings" \
