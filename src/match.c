@@ -341,7 +341,7 @@ static PCRE2_SIZE *ovector(const struct runner *rn)
  * acceptors take any value of the kind.  Both are compiled anchored, since
  * they are run at a given position.
  */
-enum var_kind { V_UUID, V_DATETIME, V_SIZE, V_HEX, V_NUMBER, V_WORD, V_NONZERO, NKINDS };
+enum var_kind { V_UUID, V_DATETIME, V_SIZE, V_DURATION, V_HEX, V_NUMBER, V_WORD, V_NONZERO, NKINDS };
 
 #define HX "[0-9a-fA-F]"
 #define MON                                                                                      \
@@ -364,6 +364,8 @@ enum var_kind { V_UUID, V_DATETIME, V_SIZE, V_HEX, V_NUMBER, V_WORD, V_NONZERO, 
 #define DATETIME                                                                                 \
 	"(?:" ISO "|" COMPACT "|" SLASHDATE "|" MONTHDAY "|" DAYMON "|" TIME "(?:[ \\t]?" TZ ")?)"
 #define UNIT "(?:[ \\t]?(?:[kKMGTPE]i?B|[Bb]ytes?)|[kKMGTPE])"
+/* a duration written with its unit attached: 0.3s, 250ms, 1m30s, 2h */
+#define DURATION "(?:\\d+(?:\\.\\d+)?(?:ns|us|\xc2\xb5s|ms|s|secs?|m|mins?|h|hrs?|d))+"
 
 struct kind_def {
 	const char *what;      /* for reasons: "expected a number" */
@@ -380,6 +382,8 @@ static const struct kind_def kinds[NKINDS] = {
 			 DATETIME "(?![A-Za-z0-9])" },
 	[V_SIZE] = { "a size", "size", "(?<![A-Za-z0-9_.])\\d+(?:[.,]\\d+)?" UNIT "(?![A-Za-z0-9_])",
 		     "\\d+(?:[.,]\\d+)?(?:" UNIT "|B)?(?![A-Za-z0-9_])" },
+	[V_DURATION] = { "a duration", "duration", "(?<![A-Za-z0-9_.])" DURATION "(?![A-Za-z0-9_])",
+			 DURATION "(?![A-Za-z0-9_])" },
 	[V_HEX] = { "a hex id", "hex id",
 		    "(?<![A-Za-z0-9_])(?:0[xX]" HX "+|(?=" HX "*[a-fA-F])(?=" HX "*[0-9])" HX
 		    "{7,})(?![A-Za-z0-9_])",
@@ -778,7 +782,7 @@ static int parse_capture(struct compiler *c, size_t p, size_t hi, size_t *end, u
  * keep the regexes off most positions. */
 static int recognise(struct compiler *c, size_t lo, size_t p, size_t hi, size_t *end)
 {
-	static const int digit_order[] = { V_UUID, V_DATETIME, V_SIZE, V_HEX, V_NUMBER, -1 };
+	static const int digit_order[] = { V_UUID, V_DATETIME, V_SIZE, V_DURATION, V_HEX, V_NUMBER, -1 };
 	static const int hexletter_order[] = { V_UUID, V_DATETIME, V_HEX, -1 };
 	static const int letter_order[] = { V_DATETIME, -1 };
 	static const int sign_order[] = { V_NUMBER, -1 };

@@ -117,6 +117,15 @@ static const struct verdict_case corpus[] = {
 	{ "size with unit vs bytes", NULL, "size 1.2 MB\n", "size 45231\n", true, NULL },
 	{ "size K vs G", NULL, "512K\tbackups\n", "1.5G\tbackups\n", true, NULL },
 	{ "pg_size_pretty", NULL, " 8192 bytes\n", " 16 kB\n", true, NULL },
+	/* tolerant: durations with the unit attached */
+	{ "seconds attached", NULL, "took 0.3s\n", "took 1.5s\n", true, NULL },
+	{ "ms vs ms", NULL, "elapsed 12ms\n", "elapsed 250ms\n", true, NULL },
+	{ "s vs ms", NULL, "elapsed 2s\n", "elapsed 250ms\n", true, NULL },
+	{ "compound", NULL, "uptime 1m30s\n", "uptime 3h12m\n", true, NULL },
+	{ "micro sign", NULL, "lat 12\xc2\xb5s\n", "lat 7.5\xc2\xb5s\n", true, NULL },
+	{ "duration vs word", NULL, "took 0.3s\n", "took fast\n", false, "expected a duration, got \"fast\"" },
+	{ "unit is not a word", NULL, "took 3s\n", "took 3sec\n", true, NULL },
+	{ "other suffix is a word", NULL, "x 3px\n", "x 5px\n", false, "line 1" },
 	/* tolerant: ellipsis */
 	{ "ellipsis at end", NULL, "compiled by Apple clang...\n", "compiled by Apple clang version 15.0.0\n", true, NULL },
 	{ "ellipsis line", NULL, "BEGIN\n...\nCOMMIT\n", "BEGIN\nINSERT 0 1\nUPDATE 3\nCOMMIT\n", true, NULL },
