@@ -43,6 +43,7 @@ const char *verdict_name(enum verdict v)
 	case V_ACCEPTED: return "accepted";
 	case V_SKIPPED: return "skipped";
 	case V_NOT_RUN: return "not run";
+	case V_ABORTED: return "aborted";
 	}
 	return "?";
 }
@@ -464,6 +465,7 @@ static enum ask ask_before(struct run *r, char **reason)
 		*reason = ask_reason(r, "reason for skipping");
 		return *reason ? ASK_SKIP : ASK_INTERRUPT;
 	case TERM_INTERRUPTED:
+	case TERM_EOF: /* the terminal went away: the run stays resumable */
 		return ASK_INTERRUPT;
 	default:
 		return ASK_QUIT;
@@ -690,6 +692,12 @@ static enum flow run_one(struct run *r, struct step_state *ss, const struct rb_c
 			}
 			if (a != ASK_RUN) {
 				flow = a == ASK_QUIT ? FLOW_QUIT : FLOW_INTERRUPT;
+				if (a == ASK_QUIT) {
+					char *about = xasprintf("before %s %zu/%zu of %s", label, i + 1, n,
+								ss->step->title);
+					record_decision(r, "abort", "operator", about);
+					free(about);
+				}
 				break;
 			}
 		}
@@ -768,6 +776,8 @@ static enum flow run_step(struct run *r, struct step_state *ss)
 		free(cmds);
 		if (flow == FLOW_INTERRUPT)
 			ss->verdict = V_INTERRUPTED;
+		if (flow == FLOW_QUIT && verdict_ok(ss->verdict))
+			ss->verdict = V_ABORTED;
 		ss->duration_ms = proc_now_ms() - t0;
 		step_end(r, ss);
 		return flow;
@@ -781,6 +791,9 @@ static enum flow run_step(struct run *r, struct step_state *ss)
 		flow = FLOW_CONTINUE;
 	if (flow == FLOW_INTERRUPT)
 		ss->verdict = V_INTERRUPTED;
+	/* quit before the step's commands were all run: not passed */
+	if (flow == FLOW_QUIT && verdict_ok(ss->verdict))
+		ss->verdict = V_ABORTED;
 	ss->duration_ms = proc_now_ms() - t0;
 	step_end(r, ss);
 	return flow;
@@ -828,7 +841,7 @@ static void summary(struct run *r)
 		total++;
 		if (ss->verdict == V_PASSED || ss->verdict == V_ACCEPTED)
 			passed++;
-		else if (ss->verdict != V_PENDING && !verdict_ok(ss->verdict))
+		else if (ss->verdict != V_PENDING && ss->verdict != V_ABORTED && !verdict_ok(ss->verdict))
 			failed++;
 	}
 	format_duration(ms, d, sizeof(d));

@@ -27,6 +27,7 @@ enum verdict {
 	V_DEVIATED,    /* ran, but the output is not what the runbook says */
 	V_FAILED,
 	V_TIMED_OUT,
+	V_ABORTED,     /* the operator quit before the step's commands were all run */
 	V_INTERRUPTED,
 };
 

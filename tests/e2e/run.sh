@@ -303,4 +303,38 @@ like "$out" 'failed: exit 0 \(the block ended its shell, state restored\)' "'exi
 like "$out" 'failed: exit 3 \(the block ended its shell, state restored\)' "'exit 3' with exit=3 still says exit 3 and why it fails"
 like "$out" '│ after' "the next step runs in the restarted shell"
 
+# --- q at a step's prompt: that step is aborted, not passed; a hangup there
+# leaves the run interrupted and resumable
+printf '# Q\n\n## Step 1: One\n\n```bash\necho start1 >> trace\n```\n\n## Step 2: Two\n\n```bash\necho start2 >> trace\n```\n\n## Step 3: Three\n\n```bash\necho start3 >> trace\n```\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n' >"$TMP/quit.md"
+(cd "$TMP" && rm -f trace && "$PTY" -t 20 -o quit.pty -- "$RUNBOOK" run --no-color --log quit.jsonl quit.md <<'SCRIPT' >/dev/null 2>&1
+expect Step 1/3
+expect \[Enter\] run
+send \r
+expect Step 2/3
+expect \[Enter\] run
+send q
+expect Result
+SCRIPT
+)
+is "$(cat "$TMP/trace")" "start1" "q at step 2's prompt: step 2 did not run"
+q=$(tr -d '\r' <"$TMP/quit.pty")
+like "$q" '2 +Two +aborted' "the summary says step 2 was aborted"
+like "$q" 'aborted by the operator — 1 of 3 steps passed, 0 failed' "and counts it neither passed nor failed"
+is "$(grep '"type":"step.end"' "$TMP/quit.jsonl" | tail -1 | jq -r .verdict)" "aborted" "the journal records step 2 as aborted"
+is "$(grep '"type":"decision"' "$TMP/quit.jsonl" | jq -r '.choice + " " + .reason')" "abort operator" "with the operator's decision"
+(cd "$TMP" && rm -f trace && "$PTY" -t 20 -- "$RUNBOOK" run --no-color --log hup.jsonl quit.md <<'SCRIPT' >/dev/null 2>&1
+expect Step 1/3
+expect \[Enter\] run
+send \r
+expect Step 2/3
+expect \[Enter\] run
+hangup
+SCRIPT
+)
+is "$(grep '"type":"step.end"' "$TMP/hup.jsonl" | tail -1 | jq -r .verdict)" "interrupted" "a hangup at the prompt: the step is interrupted"
+ok "! grep -q '\"type\":\"run.end\"' '$TMP/hup.jsonl'" "and the journal has no run.end"
+(cd "$TMP" && "$RUNBOOK" run --yes --resume=hup.jsonl quit.md) >"$TMP/hup2.out" 2>&1
+is "$?" 0 "so the run resumes"
+is "$(tr '\n' ' ' <"$TMP/trace")" "start1 start2 start3 " "and runs steps 2 and 3 once"
+
 done_testing

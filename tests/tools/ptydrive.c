@@ -7,6 +7,7 @@
  *                  REGEX (POSIX extended) after the previous match
  *   send TEXT      type TEXT; \n, \r, \t, \\ and \xHH are understood
  *   sleep MS       pause
+ *   hangup         close the terminal (the program sees a hangup)
  *   # ...          comment
  * At the end it waits for the program and exits with its exit status.  A
  * failed expect prints what was seen and exits 99; the transcript is written
@@ -188,6 +189,10 @@ int main(int argc, char **argv)
 			unescape(line + 5, out, &n);
 			if (write(master, out, n) != (ssize_t)n)
 				perror("write");
+		} else if (!strcmp(line, "hangup")) {
+			close(master);
+			master = -1;
+			break;
 		} else if (!strncmp(line, "sleep ", 6)) {
 			long until = now_ms() + atol(line + 6);
 			while (now_ms() < until)
@@ -210,9 +215,12 @@ int main(int argc, char **argv)
 			waitpid(pid, &status, 0);
 			return 99;
 		}
-		pump(master, 50);
+		if (master >= 0)
+			pump(master, 50);
+		else
+			usleep(50000);
 	}
-	while (pump(master, 50) > 0)
+	while (master >= 0 && pump(master, 50) > 0)
 		;
 	if (transcript)
 		fclose(transcript);
