@@ -477,6 +477,8 @@ static bool resumable_stop(struct run *r, const char *result)
 {
 	if (r->opts.mode != MODE_RUN || (strcmp(result, "interrupted") && strcmp(result, "environment")))
 		return false;
+	if (r->resumed)
+		return true; /* the journal holds the steps of the earlier sessions */
 	for (size_t i = 0; i < r->nstates; i++)
 		if (r->states[i].ran && r->states[i].step->role != STEP_SETUP)
 			return true;
@@ -492,10 +494,14 @@ void journal_close(struct run *r, const char *result)
 	if (!j)
 		return;
 	bool resumable = resumable_stop(r, result);
-	if (resumable && j->open)
+	if (resumable && j->open) {
+		/* --resume alone looks in .runbook/logs: name a journal kept elsewhere */
+		bool named = r->opts.log_path || r->opts.resume_log;
 		run_out(r, "%sjournal: %s records a run that stopped before it finished; continue it with "
-			   "runbook run --resume %s%s\n",
-			term_c(TC_YELLOW), r->log_path, r->rb->path, term_c(TC_RESET));
+			   "runbook run --resume%s%s %s%s\n",
+			term_c(TC_YELLOW), r->log_path, named ? "=" : "", named ? r->log_path : "", r->rb->path,
+			term_c(TC_RESET));
+	}
 	if (usable(r) && !resumable) {
 		struct jrec *rec = runlog_rec(&j->log, "run.end");
 		jrec_raw_str(rec, "result", result);
@@ -794,6 +800,20 @@ int journal_resume(struct run *r, struct strbuf *err)
 			    ri->inflight);
 		goto fail;
 	}
+	if (ri->inflight && r->opts.in_flight && !strcmp(r->opts.in_flight, "verify")) {
+		for (size_t i = 0; i < r->nstates; i++) {
+			char *key = state_key(r->states[i].step);
+			bool none = !strcmp(key, ri->inflight) && !r->states[i].step->nverifications;
+			free(key);
+			if (none) {
+				r->usage_error = true;
+				strbuf_addf(err, "step %s was in flight and has no verification to run: "
+						 "resume with --in-flight=rerun or --in-flight=done:REASON",
+					    ri->inflight);
+				goto fail;
+			}
+		}
+	}
 	if (runlog_open_resume(&j->log, ri->path, &r->red, &tail, err) < 0)
 		goto fail;
 	j->open = true;
@@ -918,8 +938,8 @@ enum flow journal_resume_inflight(struct run *r)
 		if (how) {
 			k = !strcmp(how, "verify") ? 'v' : !strcmp(how, "rerun") ? 'r' : 'd';
 		} else {
-			run_out(r, "  %sv run its verification · r re-run it · d mark it done · q abort%s ",
-				term_c(TC_BOLD), term_c(TC_RESET));
+			run_out(r, "  %s%sr re-run it · d mark it done · q abort%s ", term_c(TC_BOLD),
+				fs->step->nverifications ? "v run its verification · " : "", term_c(TC_RESET));
 			k = term_read_key(fs->step->nverifications ? "vrdq" : "rdq");
 			run_out(r, "\n");
 		}
@@ -966,8 +986,13 @@ enum flow journal_resume_inflight(struct run *r)
 			}
 			continue;
 		}
+		if (k == TERM_INTERRUPTED || k == TERM_EOF) {
+			/* ^C or the terminal went away: nothing decided, still resumable */
+			flow = FLOW_INTERRUPT;
+			break;
+		}
 		record_decision(r, "abort", "operator", ri->inflight);
-		flow = k == TERM_INTERRUPTED ? FLOW_INTERRUPT : FLOW_QUIT;
+		flow = FLOW_QUIT;
 		break;
 	}
 	return flow;

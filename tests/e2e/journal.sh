@@ -108,6 +108,27 @@ is "$rc" 0 "resume with --in-flight=verify runs the step's verification and goes
 like "$out" 'two is done' "the verification ran"
 is "$(grep -c '^two$' "$c")" 1 "and step 2 itself was not re-run"
 
+# --- kill -9 in step 3, which has no verification: --in-flight=verify cannot
+# prove it, so it is refused; a terminal that goes away at the question
+# leaves the run resumable
+rm -rf .runbook
+c=$TMP/counter3b
+"$RUNBOOK" run --yes --var COUNTER="$c" --var KILL_AT=step3 "$J/crash.md" >/dev/null 2>&1
+run_rb run --yes --resume --in-flight=verify "$J/crash.md"
+is "$rc" 2 "--in-flight=verify of a step with no verification is refused (exit 2)"
+like "$err" 'step-3 was in flight and has no verification to run: resume with --in-flight=rerun' "saying what to do instead"
+"$TOOLS_DIR/ptydrive" -t 20 -o "$TMP/inflight-hup.pty" -- "$RUNBOOK" run --resume "$J/crash.md" <<SCRIPT >/dev/null 2>&1
+expect was in flight
+expect q abort
+hangup
+SCRIPT
+hup=$(tr -d '\r' <"$TMP/inflight-hup.pty")
+like "$hup" 'r re-run it · d mark it done · q abort' "the question is asked"
+unlike "$hup" 'v run its verification' "without offering a verification the step lacks"
+run_rb run --yes --resume --in-flight=rerun "$J/crash.md"
+is "$rc" 0 "after the hangup the run still resumes"
+is "$(grep -c '^three' "$c")" 1 "and step 3 runs once"
+
 # --- a changed runbook is not resumed unless asked
 rm -rf .runbook
 cp "$J/crash.md" "$TMP/crash.md"
@@ -138,5 +159,9 @@ is "$last" '\n' "the journal ends with a complete line"
 n_started=$(jq -r 'select(.type=="block.start") | .block' "$TMP/full.jsonl" | wc -l)
 n_ran=$(cat "$c" 2>/dev/null | wc -l)
 ok "[ $n_ran -le $n_started ]" "no command ran without its block.start on disk ($n_ran ran, $n_started recorded)"
+hint=$(grep -o 'continue it with runbook run --resume[^ ]* [^ ]*' "$TMP/full.out")
+like "$hint" "--resume=$TMP/full.jsonl " "the hint names the --log journal (--resume alone looks in .runbook/logs)"
+run_rb run --yes --resume="$TMP/full.jsonl" --in-flight=rerun --var COUNTER="$c" --var KILL_AT=none "$J/crash.md"
+is "$rc" 0 "and the command it gives resumes the run once there is room"
 
 done_testing
