@@ -651,7 +651,7 @@ static int read_resume(struct run *r, const char *path, struct resume_info *ri, 
 		if (!nl)
 			break; /* an incomplete last line: dropped when the log is reopened */
 		json_error_t je;
-		json_t *o = json_loadb(p, (size_t)(nl - p), 0, &je);
+		json_t *o = json_loadb(p, (size_t)(nl - p), JSON_ALLOW_NUL, &je);
 		p = nl + 1;
 		if (!o)
 			continue;

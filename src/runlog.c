@@ -132,7 +132,7 @@ int runlog_open_new(struct runlog *log, const char *path, struct redactor *red, 
 static int line_fields(const char *line, size_t len, int64_t *seq, char prev[SHA256_HEX_LEN + 1])
 {
 	json_error_t je;
-	json_t *o = json_loadb(line, len, JSON_DISABLE_EOF_CHECK, &je);
+	json_t *o = json_loadb(line, len, JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, &je);
 	int ret = -1;
 	if (!o || !json_is_object(o))
 		goto out;

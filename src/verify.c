@@ -273,7 +273,7 @@ static void check_checkpoint(struct checker *c, json_t *o, size_t lineno, uint64
 static const char *verify_pending(struct checker *c, const struct pending_sig *p, size_t count)
 {
 	json_error_t je;
-	json_t *o = json_loadb(c->data + p->offset, p->len, 0, &je);
+	json_t *o = json_loadb(c->data + p->offset, p->len, JSON_ALLOW_NUL, &je);
 	const char *sig = o ? jstr(o, "signature") : NULL;
 	const char *why = sig ? check_signature(c, sig, strlen(sig), p->digest, "checkpoint signature", count)
 			      : "checkpoint signature: the line cannot be read again";
@@ -317,7 +317,7 @@ static void check_line(struct checker *c, const char *line, size_t len, size_t l
 	struct verify_result *res = c->res;
 	struct arena *a = &res->arena;
 	json_error_t je;
-	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	size_t k = 0;
 
 	if (!o) {
@@ -825,7 +825,7 @@ static void summarise_more(struct summer *m, const char *data, size_t len, size_
 			break;
 		size_t llen = (size_t)(nl - (data + pos));
 		json_error_t je;
-		json_t *o = json_loadb(data + pos, llen, JSON_REJECT_DUPLICATES, &je);
+		json_t *o = json_loadb(data + pos, llen, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 		m->line++;
 		if (o && json_is_object(o) && jstr(o, "type"))
 			summarise_line(m, o);

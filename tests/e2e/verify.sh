@@ -76,6 +76,18 @@ run_rb verify unsigned.jsonl
 is "$rc" 1 "an unsigned journal exits 1"
 is "$(first_line)" "unsigned (chain intact, complete)" "verdict: unsigned, chain intact, complete"
 
+# --- output with a NUL byte: the journal holds it as \u0000, and every reader
+# of the journal (verify, report, resume) takes what the writer wrote
+printf '# NUL\n\n## Step 1: Print a NUL\n\n```bash\nprintf '"'"'a\\0b\\n'"'"'\n```\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n' >nul.md
+run_rb run --yes --sign alice --log nul.jsonl nul.md
+is "$rc" 0 "a block printing a NUL byte passes"
+like "$(cat nul.jsonl)" 'a\\u0000b' "the journal holds the NUL as \\u0000"
+run_rb verify --signers allowed_signers nul.jsonl
+is "$(first_line)" "verified complete" "verify accepts the journal"
+ok "sshv nul.jsonl" "as ssh-keygen does"
+run_rb report -o nul.html nul.jsonl
+is "$rc" 0 "report renders it"
+
 # --- the tamper matrix on the signed journal
 fresh() { cp signed.jsonl "$1"; cp signed.jsonl.sig "$1.sig"; }
 
