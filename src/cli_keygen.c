@@ -25,7 +25,7 @@ int cli_keygen(int argc, char **argv)
 	int c, code = EXIT_OK;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:C:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:C:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': path = optarg; break;
 		case 'C': comment = optarg; break;

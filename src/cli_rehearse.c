@@ -119,7 +119,7 @@ int cli_rehearse(int argc, char **argv)
 	int code = EXIT_FAIL, c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': seed_opt = optarg; break;
 		case 'k': keep = true; break;

@@ -1293,7 +1293,7 @@ static int run_command(int argc, char **argv, enum run_mode mode)
 	r.opts.mode = mode;
 	r.opts.timeout_ms = (int64_t)RUN_DEFAULT_TIMEOUT_S * 1000;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+ynh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ynh", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'y': r.opts.yes = true; break;

@@ -54,6 +54,16 @@ unlike "$out" 'Step 3/2' "and never a number over the total"
 run_rb run --yes --no-color "$TMP/gap.md"
 like "$out" 'Step 3 \(2 of 2\): Three' "run says the same"
 
+# --- options after FILE, as the README writes them
+run_rb show "$guide" --json
+is "$(printf '%s' "$out" | jq '.steps | length')" 3 "show FILE --json"
+run_rb check "$guide" --json
+is "$rc" 0 "check FILE --json"
+ok "printf '%s' \"\$out\" | jq -e 'type == \"array\"' >/dev/null" "prints JSON"
+run_rb run "$guide" --dry-run
+is "$rc" 0 "run FILE --dry-run"
+like "$out" 'dry run: nothing is executed' "is a dry run"
+
 # --- check: through one pipe (`check ... 2>&1 | less`) the summary comes last
 "$RUNBOOK" check "$FIXTURES/malformed/no-command.md" >"$TMP/both.out" 2>&1
 is "$(tail -n 1 "$TMP/both.out")" "1 file checked: 2 errors, 0 warnings" \
