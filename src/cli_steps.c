@@ -463,6 +463,19 @@ static void read_triggers(struct run *r)
 	}
 }
 
+/* warn_unreachable says, once per target, that the database cannot be
+ * reached: no run lock is held and nothing was checked against it. */
+static void warn_unreachable(struct run *r)
+{
+	struct backend *b = be(r);
+	char *why = b->connect_error ? xstrdup(b->connect_error) : xstrdup("no connection");
+	why[strcspn(why, "\n")] = '\0';
+	run_out(r, "%sdatabase: cannot connect (%s): the run lock is not taken and nothing is checked "
+		   "against the database; SQL blocks connect again when they run%s\n",
+		term_c(TC_YELLOW), why, term_c(TC_RESET));
+	free(why);
+}
+
 int run_backends_start(struct run *r)
 {
 	struct backend *b = be(r);
@@ -491,8 +504,11 @@ int run_backends_start(struct run *r)
 		return 0;
 	if (b->target_known) {
 		run_out(r, "%sdatabase: %s%s\n", term_c(TC_DIM), b->target_display, term_c(TC_RESET));
-		if (connect_target(r) == -2)
+		int rc = connect_target(r);
+		if (rc == -2)
 			return -1;
+		if (rc == -1)
+			warn_unreachable(r);
 	} else {
 		b->deferred = true;
 		run_out(r, "%sdatabase: not known yet (no --db, no DATABASE_URL); looked for after the setup%s\n",
@@ -716,12 +732,15 @@ enum flow after_setup(struct run *r)
 	redactor_add_value(&r->red, url.buf);
 	set_target(b, url.buf);
 	run_out(r, "%sdatabase: %s%s\n", term_c(TC_DIM), b->target_display, term_c(TC_RESET));
-	if (connect_target(r) == -2) {
+	int rc = connect_target(r);
+	if (rc == -2) {
 		record_target(r);
 		flow = FLOW_QUIT;
 		r->env_failure = true;
 		goto out;
 	}
+	if (rc == -1)
+		warn_unreachable(r);
 	record_target(r);
 	if (b->deferred) {
 		b->deferred = false;

@@ -159,6 +159,11 @@ fi
 run_rb run --yes --sandbox "$FIXTURES/../../runbooks/001-add-last-login-at.md"
 is "$rc" 0 "run --sandbox as $(id -un) passes"
 like "$out" 'sandbox: PostgreSQL in .*loaded .*users.sql' "the sandbox is seeded from the runbook's Seed data"
+# a database that cannot be reached is said so before the first step
+printf '# U\n\n## Step 1: Shell\n\n```bash\necho hi\n```\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n' >"$TMP/unreach.md"
+run_rb run --yes --no-color --db "postgresql:///postgres?host=$TMP/nowhere&port=1" "$TMP/unreach.md"
+like "$out" 'database: cannot connect \(.*\): the run lock is not taken' "an unreachable --db is reported, with the run lock not taken"
+
 # from inside runbooks/, the runbook named without a directory: the seed
 # (runbooks/seeds/users.sql) is found through the runbook's parent
 mkdir -p "$TMP/inrb/runbooks/seeds"
