@@ -1051,6 +1051,30 @@ void plan_states(struct run *r)
 	}
 }
 
+enum flow run_confirm_prereq(struct run *r, const struct rb_item *it, const struct prereq_check *pc)
+{
+	if (!r->interactive) {
+		run_out(r, "  %s?%s %s  %s(confirmed by --yes%s%s)%s\n", term_c(TC_YELLOW), term_c(TC_RESET),
+			it->text, term_c(TC_DIM), *pc->evidence ? "; " : "", pc->evidence, term_c(TC_RESET));
+		record_prereq(r, it, "confirmed", "--yes");
+		return FLOW_CONTINUE;
+	}
+	run_out(r, "  %s?%s %s%s%s  %sy confirm · n not met%s ", term_c(TC_YELLOW), term_c(TC_RESET),
+		it->text, *pc->evidence ? " — " : "", pc->evidence, term_c(TC_BOLD), term_c(TC_RESET));
+	int k = term_read_key("yn");
+	run_out(r, "%s\n", k == 'y' ? "confirmed" : "");
+	if (k == 'y') {
+		record_prereq(r, it, "confirmed", "operator");
+		return FLOW_CONTINUE;
+	}
+	if (k == TERM_INTERRUPTED || k == TERM_EOF)
+		return FLOW_INTERRUPT;
+	run_out(r, "  %sprerequisite not met: stopping before anything runs%s\n", term_c(TC_RED),
+		term_c(TC_RESET));
+	record_prereq(r, it, "not met", "operator");
+	return FLOW_QUIT;
+}
+
 /* preflight shows the prerequisites and has the operator confirm them. */
 static enum flow preflight(struct run *r)
 {
@@ -1087,26 +1111,9 @@ static enum flow preflight(struct run *r)
 			free(why);
 			continue;
 		}
-		if (!r->interactive) {
-			run_out(r, "  %s?%s %s  %s(confirmed by --yes%s%s)%s\n", term_c(TC_YELLOW), term_c(TC_RESET),
-				it->text, term_c(TC_DIM), *pc.evidence ? "; " : "", pc.evidence, term_c(TC_RESET));
-			record_prereq(r, it, "confirmed", "--yes");
-			continue;
-		}
-		run_out(r, "  %s?%s %s%s%s  %sy confirm · n not met%s ", term_c(TC_YELLOW), term_c(TC_RESET),
-			it->text, *pc.evidence ? " — " : "", pc.evidence, term_c(TC_BOLD), term_c(TC_RESET));
-		int k = term_read_key("yn");
-		run_out(r, "%s\n", k == 'y' ? "confirmed" : "");
-		if (k == 'y') {
-			record_prereq(r, it, "confirmed", "operator");
-			continue;
-		}
-		if (k == TERM_INTERRUPTED)
-			return FLOW_INTERRUPT;
-		run_out(r, "  %sprerequisite not met: stopping before anything runs%s\n", term_c(TC_RED),
-			term_c(TC_RESET));
-		record_prereq(r, it, "not met", "operator");
-		return FLOW_QUIT;
+		enum flow f = run_confirm_prereq(r, it, &pc);
+		if (f != FLOW_CONTINUE)
+			return f;
 	}
 	return FLOW_CONTINUE;
 }

@@ -192,6 +192,9 @@ void step_note_outcome(struct run *r, struct step_state *ss, const struct rb_blo
 void step_note_skip(struct run *r, struct step_state *ss, const struct rb_block *b, const char *reason);
 struct failure_hit;
 void record_decision(struct run *r, const char *choice, const char *reason, const char *about);
+/* run_confirm_prereq has a prerequisite that cannot be checked confirmed:
+ * by --yes when unattended, by the operator (y/n) at a terminal. */
+enum flow run_confirm_prereq(struct run *r, const struct rb_item *it, const struct prereq_check *pc);
 void record_suggestions(struct run *r, struct step_state *ss, const struct rb_block *b,
 			const struct rb_failure_row *rows, const struct failure_hit *hits, size_t n);
 void check_prerequisite(struct run *r, const struct rb_item *it, struct prereq_check *pc);

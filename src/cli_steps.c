@@ -646,6 +646,14 @@ static void check_db_item(struct run *r, const struct rb_item *it, struct prereq
 		if (pg_open_transactions(b->conn, &list, &err) < 0) {
 			pc->status = PREREQ_FAILED;
 			snprintf(pc->evidence, sizeof(pc->evidence), "%s", err.buf);
+		} else if (!list.nr && list.hidden) {
+			/* not seen is not absent: the operator decides (--yes confirms) */
+			pc->status = PREREQ_ASK;
+			snprintf(pc->evidence, sizeof(pc->evidence),
+				 "cannot be checked: %zu session%s of other roles on this database %s hidden from "
+				 "%s (grant pg_read_all_stats to see them)",
+				 list.hidden, list.hidden == 1 ? "" : "s", list.hidden == 1 ? "is" : "are",
+				 b->have_info ? b->info.user : "this role");
 		} else if (!list.nr) {
 			pc->status = PREREQ_OK;
 			snprintf(pc->evidence, sizeof(pc->evidence), "no other session has an open transaction");
@@ -759,6 +767,10 @@ enum flow after_setup(struct run *r)
 					r->env_failure = true;
 					flow = FLOW_QUIT;
 				}
+			} else if (pc.status == PREREQ_ASK && *pc.evidence) {
+				enum flow f = run_confirm_prereq(r, &r->rb->prereqs[i], &pc);
+				if (f != FLOW_CONTINUE && flow == FLOW_CONTINUE)
+					flow = f;
 			}
 		}
 	}

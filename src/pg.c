@@ -1925,6 +1925,16 @@ int pg_open_transactions(struct pg_conn *conn, struct pg_session_list *list, str
 	for (int i = 0; i < PQntuples(res); i++)
 		session_list_add(list, res, i, 0);
 	PQclear(res);
+	/* without superuser or pg_read_all_stats, other roles' sessions show
+	 * no state, no transaction start and no backend type */
+	res = query(conn, "hidden sessions",
+		    "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+		    " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type IS NULL",
+		    0, NULL, err);
+	if (!res)
+		return -1;
+	list->hidden = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
 	return 0;
 }
 

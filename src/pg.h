@@ -295,6 +295,7 @@ struct pg_session {
 struct pg_session_list {
 	struct pg_session *items;
 	size_t nr, alloc;
+	size_t hidden; /* sessions of this database whose activity this role may not see */
 };
 
 #define PG_SESSION_LIST_INIT { NULL, 0, 0 }

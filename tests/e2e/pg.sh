@@ -45,6 +45,14 @@ is "$rc" 4 "preflight refuses to start while another session has an open transac
 like "$out" '✗ No active transactions are running against the database' "the check fails"
 like "$out" 'pid [0-9]+, active for .*SELECT pg_sleep\(30\)' "with the other session's pid, state, age and query"
 unlike "$out" 'Step 1/1' "no step runs"
+# a role that may not see other roles' sessions cannot say there are none
+psql -qX -d postgres -c "DROP ROLE IF EXISTS rb_plain" -c "CREATE ROLE rb_plain LOGIN" \
+	-c "GRANT CREATE ON DATABASE pg_pre TO rb_plain" >/dev/null 2>&1
+psql -qX -d pg_pre -c "GRANT CREATE ON SCHEMA public TO rb_plain" >/dev/null
+DATABASE_URL="postgresql:///pg_pre?host=$PGHOST&port=$PGPORT&user=rb_plain" run_rb run --yes "$P/preflight.md"
+like "$out" '\? No active transactions are running against the database +\(confirmed by --yes; cannot be checked: 1 session of other roles on this database is hidden from rb_plain' \
+	"a role without pg_read_all_stats: the check says it cannot see, instead of passing"
+unlike "$out" '✓ No active transactions' "and does not pass it"
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
 psql -qX -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'pg_pre' AND pid <> pg_backend_pid()" >/dev/null
 
