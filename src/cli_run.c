@@ -227,13 +227,18 @@ void run_tick(struct run *r)
 
 static void show_text_block(struct run *r, const char *text, const char *indent)
 {
-	const char *p = text;
+	/* masked as a whole first: a secret may follow its keyword on the
+	 * next line (PASSWORD\n  'x') */
+	struct strbuf masked = STRBUF_INIT;
+	redact(&r->red, text, strlen(text), &masked);
+	const char *p = masked.buf;
 	while (*p) {
 		const char *eol = strchr(p, '\n');
 		size_t len = eol ? (size_t)(eol - p) : strlen(p);
 		run_out(r, "%s%.*s\n", indent, (int)len, p);
 		p += len + (eol ? 1 : 0);
 	}
+	strbuf_release(&masked);
 }
 
 static const char *block_lang(const struct rb_block *b)
@@ -953,6 +958,7 @@ int run_init(struct run *r)
 	/* a file size limit makes write() fail instead of killing us */
 	signal(SIGXFSZ, SIG_IGN);
 	proc_guard_start();
+	r->red.learn = true;
 	redactor_add_environ(&r->red, environ);
 	for (size_t i = 0; i < r->opts.nvars; i++)
 		if (redact_secret_name(r->opts.vars[i].name))

@@ -72,6 +72,23 @@ static size_t value_end(const char *s, size_t i, size_t len)
 	return i;
 }
 
+/* learn remembers the value of a secret-named assignment seen in a text
+ * (a command that exports DB_PASSWORD=...), so that the value is masked
+ * wherever it shows up later, in output too.  Numbers are not learnt: a
+ * TOKEN_TTL=3600 would mask every 3600 of every output. */
+static void learn(struct redactor *r, const char *v, size_t len)
+{
+	size_t digits = 0;
+	for (size_t i = 0; i < len; i++)
+		digits += isdigit((unsigned char)v[i]) != 0;
+	if (!r->learn || len < REDACT_MIN_VALUE || digits == len || memchr(v, '$', len) || memchr(v, '\0', len))
+		return;
+	char *copy = xmemdupz(v, len);
+	redactor_add_value(r, copy);
+	explicit_bzero(copy, len);
+	free(copy);
+}
+
 static void bump(struct redactor *r, enum redact_rule rule, size_t *n)
 {
 	r->counts[rule]++;
@@ -184,14 +201,21 @@ size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 					if (e > v + 1) {
 						strbuf_addstr(out, REDACT_MASK);
 						bump(r, REDACT_ASSIGNMENT, &n);
+						learn(r, s + v + 1, e - v - 1);
 					}
 					i = e;
 					continue;
 				}
 				size_t e = value_end(s, v, len);
+				/* a known value with a blank in it is masked whole */
+				size_t kv = known_at(r, s, v, len);
+				if (v + kv > e)
+					e = v + kv;
 				if (e > v && s[v] != '$') {
 					strbuf_addstr(out, REDACT_MASK);
 					bump(r, REDACT_ASSIGNMENT, &n);
+					if (!kv)
+						learn(r, s + v, e - v);
 					i = e;
 				} else {
 					i = v;
@@ -205,15 +229,45 @@ size_t redact(struct redactor *r, const char *s, size_t len, struct strbuf *out)
 			size_t k = i + 8;
 			while (k < len && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n'))
 				k++;
-			if (k > i + 8 && k < len && s[k] == '\'') {
-				size_t e = k + 1;
+			/* 'x', E'x' (backslash escapes), $$x$$, $tag$x$tag$ */
+			size_t q = k;
+			if (q + 1 < len && (s[q] == 'E' || s[q] == 'e') && s[q + 1] == '\'')
+				q++;
+			if (k > i + 8 && q < len && s[q] == '\'') {
+				bool esc = q > k;
+				size_t e = q + 1;
 				while (e < len && !(s[e] == '\'' && (e + 1 >= len || s[e + 1] != '\'')))
-					e += (s[e] == '\'' ? 2 : 1);
-				add_known_masked(r, s + i, k + 1 - i, out, &n);
+					e += (s[e] == '\'' || (esc && s[e] == '\\') ? 2 : 1);
+				if (e > len)
+					e = len;
+				add_known_masked(r, s + i, q + 1 - i, out, &n);
 				strbuf_addstr(out, REDACT_MASK);
 				bump(r, REDACT_SQL_PASSWORD, &n);
+				learn(r, s + q + 1, e - q - 1);
 				i = e;
 				continue;
+			}
+			if (k > i + 8 && k < len && s[k] == '$') {
+				size_t t = k + 1;
+				while (t < len && (name_char((unsigned char)s[t])))
+					t++;
+				if (t < len && s[t] == '$') {
+					size_t tag = t + 1 - k; /* "$tag$" */
+					const char *end = NULL;
+					for (size_t e = t + 1; e + tag <= len; e++)
+						if (!memcmp(s + e, s + k, tag)) {
+							end = s + e;
+							break;
+						}
+					if (end) {
+						add_known_masked(r, s + i, t + 1 - i, out, &n);
+						strbuf_addstr(out, REDACT_MASK);
+						bump(r, REDACT_SQL_PASSWORD, &n);
+						learn(r, s + t + 1, (size_t)(end - (s + t + 1)));
+						i = (size_t)(end - s);
+						continue;
+					}
+				}
 			}
 		}
 		strbuf_addch(out, s[i]);

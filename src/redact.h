@@ -7,7 +7,10 @@
  *   - the string of SQL's PASSWORD '...'  (CREATE ROLE ... PASSWORD '***')
  *   - every occurrence of a known secret value (from the environment,
  *     --var or captured variables with secret-looking names), when the value
- *     is at least REDACT_MIN_VALUE bytes long
+ *     is at least REDACT_MIN_VALUE bytes long; with .learn set, the values
+ *     of the secret assignments and SQL passwords it masks become known
+ *     values too (a block that exports DB_PASSWORD=x: x is masked in the
+ *     output of every later block), numbers excepted
  * and counts what it masked per rule, so that the journal can record that a
  * redaction happened without recording the secret.
  *
@@ -37,9 +40,10 @@ struct redactor {
 	size_t nvalues, alloc;
 	size_t counts[REDACT_NRULES];
 	unsigned char first[256]; /* 1 for the first byte of some secret value */
+	bool learn;               /* remember the values of secret assignments seen */
 };
 
-#define REDACTOR_INIT { NULL, 0, 0, { 0 }, { 0 } }
+#define REDACTOR_INIT { NULL, 0, 0, { 0 }, { 0 }, false }
 
 /* redact_secret_name says whether a variable called name holds a secret. */
 bool redact_secret_name(const char *name);

@@ -56,6 +56,45 @@ is "$(grep -c -e tok-3c1b7f9e -e pw-8d2e4a6c "$TMP/secret.jsonl")" 0 "no secret 
 like "$(grep -o '"name":"DB_PASSWORD","value":"[^"]*"' "$TMP/secret.jsonl")" '\*\*\*' "a secret --var is recorded masked"
 like "$(cat "$TMP/secret.jsonl")" '"name":"PLAIN","value":"visible"' "an ordinary --var is recorded"
 
+# secrets the runbook sets itself, a secret with a blank in the environment,
+# SQL passwords in every quoting: masked on the screen and in the journal
+cat >"$TMP/selfsecret.md" <<'MD'
+# Secrets set by the runbook
+
+## Step 1: Set them
+
+```bash
+export DB_PASSWORD=exportedpw42; export PGPASSWORD="pgexp43x"
+MY_SECRET=localsecret33
+```
+
+## Step 2: Print them
+
+```bash
+echo "connecting with $DB_PASSWORD, $PGPASSWORD and $MY_SECRET"
+echo "outer: $OUTER_PASSWORD"
+cat <<'SQL'
+CREATE USER u1 WITH LOGIN PASSWORD
+  'sqlpw_fff';
+ALTER USER u2 PASSWORD E'sqlpw_ccc';
+ALTER USER u3 PASSWORD $$sqlpw_ddd$$;
+ALTER USER u4 PASSWORD $q$sqlpw_eee$q$;
+SQL
+```
+
+## Rollback Procedure
+
+```bash
+true
+```
+MD
+OUTER_PASSWORD='outer pw!' run_rb run --yes --no-color --log "$TMP/selfsecret.jsonl" "$TMP/selfsecret.md"
+is "$rc" 0 "a runbook that sets and prints its own secrets runs"
+leaks=$(printf '%s\n' "$out" "$err" | grep -o -e exportedpw42 -e pgexp43x -e localsecret33 -e 'outer pw!' -e 'sqlpw_[a-z]*' | sort -u | tr '\n' ' ')
+is "$leaks" "" "none of them reaches the screen"
+is "$(grep -c -e exportedpw42 -e pgexp43x -e localsecret33 -e 'outer pw!' -e sqlpw_ "$TMP/selfsecret.jsonl")" 0 "nor the journal"
+like "$out" 'connecting with \*\*\*, \*\*\* and \*\*\*' "the output shows where they were"
+
 # --- resume after kill -9 in the middle of step 2
 rm -rf .runbook
 c=$TMP/counter1

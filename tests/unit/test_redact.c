@@ -214,6 +214,42 @@ static void known_cases(void **state)
 	redactor_release(&r);
 }
 
+static void masked_as(struct redactor *r, const char *in, const char *want)
+{
+	struct strbuf out = STRBUF_INIT;
+	redact(r, in, strlen(in), &out);
+	assert_string_equal(out.buf, want);
+	strbuf_release(&out);
+}
+
+/* what the run's redactor (learning) does beyond the cases above */
+static void learning_and_sql_forms(void **state)
+{
+	(void)state;
+	struct redactor r = REDACTOR_INIT;
+	r.learn = true;
+	redactor_add_value(&r, "pg pw!");
+	masked_as(&r, "PGPASSWORD=pg pw!\n", "PGPASSWORD=***\n");
+	masked_as(&r, "export DB_PASSWORD=exportedpw42; MY_SECRET=\"local secret\"",
+		  "export DB_PASSWORD=***; MY_SECRET=\"***\"");
+	masked_as(&r, "connecting with exportedpw42 as local secret", "connecting with *** as ***");
+	masked_as(&r, "TOKEN_TTL=3600", "TOKEN_TTL=***");
+	masked_as(&r, "3600 rows", "3600 rows"); /* numbers are not learnt */
+	masked_as(&r, "CREATE USER a PASSWORD\n  'sqlpw_fff';", "CREATE USER a PASSWORD\n  '***';");
+	masked_as(&r, "ALTER USER a PASSWORD E'sqlpw_c\\'cc';", "ALTER USER a PASSWORD E'***';");
+	masked_as(&r, "ALTER USER b PASSWORD $$sqlpw_ddd$$;", "ALTER USER b PASSWORD $$***$$;");
+	masked_as(&r, "ALTER USER c PASSWORD $q$sqlpw_eee$q$;", "ALTER USER c PASSWORD $q$***$q$;");
+	masked_as(&r, "echo sqlpw_fff sqlpw_c\\'cc sqlpw_ddd sqlpw_eee", "echo *** *** *** ***");
+	masked_as(&r, "PASSWORD $x", "PASSWORD $x"); /* not a dollar-quoted string */
+	redactor_release(&r);
+
+	/* without .learn nothing is remembered */
+	struct redactor q = REDACTOR_INIT;
+	masked_as(&q, "DB_PASSWORD=exportedpw42", "DB_PASSWORD=***");
+	masked_as(&q, "exportedpw42", "exportedpw42");
+	redactor_release(&q);
+}
+
 static void same_as_before(void **state)
 {
 	(void)state;
@@ -272,6 +308,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(known_cases),
+		cmocka_unit_test(learning_and_sql_forms),
 		cmocka_unit_test(same_as_before),
 	};
 	return cmocka_run_group_tests_name("redact", tests, NULL, NULL);
