@@ -117,6 +117,10 @@ static const struct verdict_case corpus[] = {
 	{ "size with unit vs bytes", NULL, "size 1.2 MB\n", "size 45231\n", true, NULL },
 	{ "size K vs G", NULL, "512K\tbackups\n", "1.5G\tbackups\n", true, NULL },
 	{ "pg_size_pretty", NULL, " 8192 bytes\n", " 16 kB\n", true, NULL },
+	/* tolerant: invalid UTF-8 in the output */
+	{ "ellipsis over an invalid byte", NULL, "ok ... end\n", "ok \xff end\n", true, NULL },
+	{ "invalid byte between values", NULL, "rows: 12 in 3 s\n", "rows: 40 \xfe in 7 s\n", false, "line 1" },
+	{ "invalid byte is not a word", NULL, "ok yes\n", "ok \xff\n", false, "line 1" },
 	/* tolerant: durations with the unit attached */
 	{ "seconds attached", NULL, "took 0.3s\n", "took 1.5s\n", true, NULL },
 	{ "ms vs ms", NULL, "elapsed 12ms\n", "elapsed 250ms\n", true, NULL },
