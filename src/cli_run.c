@@ -150,6 +150,12 @@ static void echo_output(void *data, enum io_stream which, const char *buf, size_
 {
 	struct run *r = data;
 	r->last_output_ms = proc_now_ms();
+	if (r->both_wanted && (which == IO_STDOUT || which == IO_STDERR)) {
+		size_t room = CAPTURE_CAP_DEFAULT - r->both.len;
+		strbuf_add(&r->both, buf, len < room ? len : room);
+		if (len > room)
+			r->both_truncated = true;
+	}
 	if (r->opts.quiet_output)
 		return;
 	while (len) {
@@ -408,6 +414,10 @@ static void execute(struct run *r, const struct rb_block *b, const char *text, i
 	strbuf_init(&o->diff, 0);
 	o->exit_code = -1;
 	o->line = line;
+	const char *stream = expected ? rb_attr_get(expected, "stream") : NULL;
+	r->both_wanted = stream && !strcmp(stream, "both");
+	r->both_truncated = false;
+	strbuf_reset(&r->both);
 	if (b->kind == BLOCK_SQL) {
 		run_sql_block(r, b, o);
 	} else {
@@ -415,6 +425,7 @@ static void execute(struct run *r, const struct rb_block *b, const char *text, i
 	}
 	if (o->verdict == V_PASSED)
 		judge_output(r, b, expected_text, expected, o);
+	r->both_wanted = false;
 }
 
 void run_fix_command(struct run *r, const char *text, int line, struct block_outcome *o)
@@ -974,6 +985,7 @@ int run_init(struct run *r)
 	for (int w = 0; w < 3; w++)
 		strbuf_init(&r->pending[w], 0);
 	strbuf_init(&r->echo_masked, 0);
+	strbuf_init(&r->both, 0);
 	for (int w = 0; w < 3; w++)
 		strbuf_init(&r->echo_mark[w], 0);
 	return 0;
@@ -1018,6 +1030,7 @@ void run_release(struct run *r)
 	for (int w = 0; w < 3; w++)
 		strbuf_release(&r->pending[w]);
 	strbuf_release(&r->echo_masked);
+	strbuf_release(&r->both);
 	for (int w = 0; w < 3; w++)
 		strbuf_release(&r->echo_mark[w]);
 	redactor_release(&r->red);

@@ -133,6 +133,10 @@ struct run {
 	bool spinner_shown;
 	int spinner_frame;
 	bool block_interactive;    /* the running block reads the terminal */
+	/* stream=both: the running block's stdout and stderr together, in the
+	 * order they arrived (capped like a capture) */
+	bool both_wanted, both_truncated;
+	struct strbuf both;
 	/* compiled expected-output blocks, by rb_block.index */
 	struct expectation **expectations;
 	size_t nexpectations;

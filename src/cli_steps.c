@@ -1214,6 +1214,11 @@ void judge_output(struct run *r, const struct rb_block *b, const char *expected_
 		text = o->err.text.buf;
 		len = o->err.text.len;
 		truncated = o->err.truncated;
+	} else if (stream && !strcmp(stream, "both") && r->both_wanted) {
+		/* as they arrived, interleaved the way the terminal showed them */
+		text = r->both.buf;
+		len = r->both.len;
+		truncated = r->both_truncated;
 	} else if (stream && !strcmp(stream, "both")) {
 		strbuf_addbuf(&both, &o->out.text);
 		strbuf_addbuf(&both, &o->err.text);

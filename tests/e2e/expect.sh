@@ -69,4 +69,68 @@ ok "grep -q \$'\\033\\[' '$TMP/col.colour'" "colour on a terminal"
 ok "! grep -q \$'\\033\\[3' '$TMP/col.no_color'" "no colour with NO_COLOR"
 ok "! grep -q \$'\\033\\[3' '$TMP/col.flag'" "no colour with --no-color"
 
+# --- stream=: stdout by default, stderr, or both in the order they came
+cat >"$TMP/streams.md" <<'MD'
+# Streams
+
+## Step 1: Both, interleaved
+
+```bash
+echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2
+```
+
+```text stream=both
+out1
+err1
+out2
+```
+
+## Step 2: Both, in the wrong order
+
+```bash
+echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2
+```
+
+```text stream=both
+out1
+out2
+err1
+```
+
+## Step 3: Stderr only
+
+```bash
+echo visible; echo problem >&2
+```
+
+```text stream=stderr
+problem
+```
+
+## Step 4: Stdout by default
+
+```bash
+echo visible; echo problem >&2
+```
+
+Expected output:
+
+```
+problem
+```
+
+## Rollback Procedure
+
+```bash
+true
+```
+MD
+NO_COLOR=1 run_rb run --yes --keep-going "$TMP/streams.md"
+like "$out" '1 +Both, interleaved +passed' "stream=both judges stdout and stderr in the order they arrived"
+like "$out" '2 +Both, in the wrong order +deviated' "and an expectation in another order deviates"
+like "$out" '3 +Stderr only +passed' "stream=stderr judges stderr"
+like "$out" '4 +Stdout by default +deviated' "by default only stdout is judged"
+NO_COLOR=1 run_rb run --yes --keep-going --quiet-output --only 1 "$TMP/streams.md"
+like "$out" '1 +Both, interleaved +passed' "--quiet-output judges the same"
+
 done_testing

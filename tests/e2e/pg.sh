@@ -167,6 +167,33 @@ fi
 run_rb run --yes --sandbox "$FIXTURES/../../runbooks/001-add-last-login-at.md"
 is "$rc" 0 "run --sandbox as $(id -un) passes"
 like "$out" 'sandbox: PostgreSQL in .*loaded .*users.sql' "the sandbox is seeded from the runbook's Seed data"
+# NOTICEs and results of a SQL block, with stream=both, in the order psql shows them
+mkdb pg_notice
+cat >"$TMP/notice.md" <<'MD'
+# Notices
+
+## Step 1: Twice
+
+```sql
+CREATE TABLE IF NOT EXISTS nt (id int);
+CREATE TABLE IF NOT EXISTS nt (id int);
+```
+
+```text stream=both
+CREATE TABLE
+NOTICE:  relation "nt" already exists, skipping
+CREATE TABLE
+```
+
+## Rollback Procedure
+
+```sql
+DROP TABLE IF EXISTS nt;
+```
+MD
+DATABASE_URL=$(url pg_notice) run_rb run --yes --no-color "$TMP/notice.md"
+is "$rc" 0 "a NOTICE between two results matches stream=both written from a psql session"
+
 # a database that cannot be reached is said so before the first step
 printf '# U\n\n## Step 1: Shell\n\n```bash\necho hi\n```\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n' >"$TMP/unreach.md"
 run_rb run --yes --no-color --db "postgresql:///postgres?host=$TMP/nowhere&port=1" "$TMP/unreach.md"
