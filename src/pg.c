@@ -872,7 +872,12 @@ static bool right_aligned(Oid type)
 	}
 }
 
-static void format_table(const PGresult *res, int encoding, bool utf8, struct strbuf *out)
+/* format_table writes a result as psql's aligned format.  A result too big
+ * to hold arrives in parts (run_statement): the first has the header, the
+ * last the "(N rows)" footer with the total, and each part is aligned on
+ * its own, as psql does with FETCH_COUNT. */
+static void format_table_part(const PGresult *res, int encoding, bool utf8, bool header, bool footer,
+			      long long total, struct strbuf *out)
 {
 	int ncols = PQnfields(res), nrows = PQntuples(res);
 	size_t n = (size_t)ncols + 1;
@@ -896,7 +901,7 @@ static void format_table(const PGresult *res, int encoding, bool utf8, struct st
 		}
 
 	/* header: centred, '+' where a name goes on on the next line */
-	if (ncols > 0) {
+	if (header && ncols > 0) {
 		int remaining = ncols;
 		for (int i = 0; i < ncols; i++)
 			fcell_format(&cells[i], PQfname(res, i), encoding, utf8);
@@ -923,13 +928,15 @@ static void format_table(const PGresult *res, int encoding, bool utf8, struct st
 			strbuf_addch(out, '\n');
 		}
 	}
-	strbuf_addch(out, '-');
-	for (int i = 0; i < ncols; i++) {
-		strbuf_addchars(out, '-', (size_t)width[i]);
-		if (i < ncols - 1)
-			strbuf_addstr(out, "-+-");
+	if (header) {
+		strbuf_addch(out, '-');
+		for (int i = 0; i < ncols; i++) {
+			strbuf_addchars(out, '-', (size_t)width[i]);
+			if (i < ncols - 1)
+				strbuf_addstr(out, "-+-");
+		}
+		strbuf_addstr(out, "-\n");
 	}
-	strbuf_addstr(out, "-\n");
 
 	for (int r = 0; r < nrows && ncols > 0; r++) {
 		bool more;
@@ -969,7 +976,8 @@ static void format_table(const PGresult *res, int encoding, bool utf8, struct st
 			strbuf_addch(out, '\n');
 		} while (more);
 	}
-	strbuf_addf(out, "(%d row%s)\n\n", nrows, nrows == 1 ? "" : "s");
+	if (footer)
+		strbuf_addf(out, "(%lld row%s)\n\n", total, total == 1 ? "" : "s");
 
 	for (int i = 0; i < ncols; i++) {
 		strbuf_release(&cells[i].text);
@@ -980,6 +988,11 @@ static void format_table(const PGresult *res, int encoding, bool utf8, struct st
 	free(done);
 	free(right);
 	free(width);
+}
+
+static void format_table(const PGresult *res, int encoding, bool utf8, struct strbuf *out)
+{
+	format_table_part(res, encoding, utf8, true, true, PQntuples(res), out);
 }
 
 /* ---------- running a block ---------- */
@@ -1160,19 +1173,23 @@ static void keep_row(struct pg_row *row, const PGresult *res)
 	}
 }
 
+/* psql adds the tag of INSERT/UPDATE/DELETE/MERGE ... RETURNING */
+static void add_returning_tag(struct strbuf *text, const PGresult *res)
+{
+	const char *tag = PQcmdStatus((PGresult *)res);
+	if (!strncmp(tag, "INSERT", 6) || !strncmp(tag, "UPDATE", 6) || !strncmp(tag, "DELETE", 6) ||
+	    !strncmp(tag, "MERGE", 5))
+		strbuf_addf(text, "%s\n", tag);
+}
+
 static void handle_result(struct block_run *r, size_t idx, const PGresult *res, bool *failed)
 {
 	struct strbuf text = STRBUF_INIT;
-	const char *tag;
 
 	switch (PQresultStatus(res)) {
 	case PGRES_TUPLES_OK:
 		format_table(res, r->c->encoding, r->c->utf8, &text);
-		/* psql adds the tag of INSERT/UPDATE/DELETE/MERGE ... RETURNING */
-		tag = PQcmdStatus((PGresult *)res);
-		if (!strncmp(tag, "INSERT", 6) || !strncmp(tag, "UPDATE", 6) ||
-		    !strncmp(tag, "DELETE", 6) || !strncmp(tag, "MERGE", 5))
-			strbuf_addf(&text, "%s\n", tag);
+		add_returning_tag(&text, res);
 		keep_row(&r->o->row, res);
 		emit(r, PG_STDOUT, text.buf, text.len);
 		break;
@@ -1273,7 +1290,111 @@ static void connection_broke(struct block_run *r, size_t idx, bool error_recorde
 enum stmt_result { STMT_OK, STMT_ERROR, STMT_INTERRUPTED, STMT_TIMED_OUT };
 enum cancel_reason { NOT_CANCELLED, CANCELLED_BY_SIGNAL, CANCELLED_BY_DEADLINE };
 
+/* The rows of a result that arrive one by one (single-row mode): kept in a
+ * batch until ROWS_BATCH_BYTES of values, then formatted, emitted and let
+ * go.  A result that fits in one batch is formatted whole, exactly as psql
+ * does. */
+#define ROWS_BATCH_BYTES ((size_t)4 << 20)
+
+struct rows {
+	PGresult *batch;
+	size_t bytes;
+	long long shown;   /* rows already emitted */
+	long long bare;    /* rows of no column (SELECT FROM t), which a PGresult cannot hold */
+	bool streamed;     /* a part was emitted: the header is out */
+};
+
+static void rows_drop(struct rows *rows)
+{
+	if (rows->batch)
+		PQclear(rows->batch);
+	memset(rows, 0, sizeof(*rows));
+}
+
+static void rows_emit(struct block_run *r, struct rows *rows, bool footer, const PGresult *last)
+{
+	struct strbuf text = STRBUF_INIT;
+	long long n = (rows->batch ? PQntuples(rows->batch) : 0) + rows->bare;
+	const PGresult *shape = rows->batch ? rows->batch : last;
+
+	if (rows->batch || footer)
+		format_table_part(shape, r->c->encoding, r->c->utf8, !rows->streamed, footer, rows->shown + n,
+				  &text);
+	if (footer)
+		add_returning_tag(&text, last);
+	emit(r, PG_STDOUT, text.buf, text.len);
+	strbuf_release(&text);
+	rows->shown += n;
+	rows->bare = 0;
+	rows->streamed = true;
+	if (rows->batch)
+		PQclear(rows->batch);
+	rows->batch = NULL;
+	rows->bytes = 0;
+}
+
+static void rows_add(struct block_run *r, struct rows *rows, const PGresult *res)
+{
+	int ncols = PQnfields(res);
+
+	if (!rows->batch) {
+		rows->batch = PQcopyResult(res, PG_COPYRES_ATTRS);
+		if (!rows->batch) {
+			fprintf(stderr, "runbook: out of memory (copying a result's shape)\n");
+			abort();
+		}
+		if (!rows->shown)
+			keep_row(&r->o->row, res); /* the first row, for captures */
+	}
+	int at = PQntuples(rows->batch);
+	if (!ncols)
+		rows->bare++;
+	for (int i = 0; i < ncols; i++) {
+		bool null = PQgetisnull(res, 0, i);
+		int len = PQgetlength(res, 0, i);
+		if (!PQsetvalue(rows->batch, at, i, null ? NULL : PQgetvalue(res, 0, i), null ? -1 : len)) {
+			fprintf(stderr, "runbook: out of memory (keeping a row)\n");
+			abort();
+		}
+		rows->bytes += (size_t)len + 16;
+	}
+	if (rows->bytes >= ROWS_BATCH_BYTES)
+		rows_emit(r, rows, false, res);
+}
+
+/* rows_flush ends a result that came row by row: last is its final,
+ * empty PGRES_TUPLES_OK (with the command tag). */
+static void rows_flush(struct block_run *r, struct rows *rows, const PGresult *last)
+{
+	if (!rows->streamed && rows->batch) {
+		/* it fitted: as psql prints it */
+		PGresult *whole = rows->batch;
+		long long n = PQntuples(whole) + rows->bare;
+		struct strbuf text = STRBUF_INIT;
+		format_table_part(whole, r->c->encoding, r->c->utf8, true, true, n, &text);
+		add_returning_tag(&text, last);
+		emit(r, PG_STDOUT, text.buf, text.len);
+		strbuf_release(&text);
+		r->o->row.nrows = (long)n;
+		rows_drop(rows);
+		return;
+	}
+	rows_emit(r, rows, true, last);
+	r->o->row.nrows = (long)rows->shown;
+	rows_drop(rows);
+}
+
+static enum stmt_result run_statement_rows(struct block_run *r, size_t idx, struct rows *rows);
+
 static enum stmt_result run_statement(struct block_run *r, size_t idx)
+{
+	struct rows rows = { 0 };
+	enum stmt_result ret = run_statement_rows(r, idx, &rows);
+	rows_drop(&rows);
+	return ret;
+}
+
+static enum stmt_result run_statement_rows(struct block_run *r, size_t idx, struct rows *rows)
 {
 	const struct pg_block_opts *opts = r->opts;
 	PGconn *pg = r->c->pg;
@@ -1285,6 +1406,9 @@ static enum stmt_result run_statement(struct block_run *r, size_t idx)
 		connection_broke(r, idx, false);
 		return STMT_ERROR;
 	}
+	/* rows one by one, so that a huge result is formatted and let go in
+	 * parts instead of held whole (memory stays bounded) */
+	PQsetSingleRowMode(pg);
 	if (opts->tick && opts->tick_ms > 0)
 		next_tick = proc_now_ms() + opts->tick_ms;
 	for (;;) {
@@ -1321,7 +1445,13 @@ static enum stmt_result run_statement(struct block_run *r, size_t idx)
 			} else if (PQresultStatus(res) == PGRES_COPY_IN) {
 				PQputCopyEnd(pg, "COPY FROM STDIN is not supported in a sql block; "
 						 "use \\copy in a bash block with psql");
+			} else if (PQresultStatus(res) == PGRES_SINGLE_TUPLE) {
+				rows_add(r, rows, res);
+			} else if (PQresultStatus(res) == PGRES_TUPLES_OK && (rows->batch || rows->streamed)) {
+				rows_flush(r, rows, res);
 			} else {
+				/* an error ends the rows: like psql, the ones not shown yet are not */
+				rows_drop(rows);
 				handle_result(r, idx, res, &failed);
 			}
 			PQclear(res);

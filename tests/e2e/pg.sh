@@ -194,6 +194,35 @@ MD
 DATABASE_URL=$(url pg_notice) run_rb run --yes --no-color "$TMP/notice.md"
 is "$rc" 0 "a NOTICE between two results matches stream=both written from a psql session"
 
+# a huge result (100,000 rows of 1 kB) is formatted in parts: memory stays
+# bounded, the header comes once, the footer counts every row
+mkdb pg_big
+cat >"$TMP/bigsql.md" <<'MD'
+# Big result
+
+## Step 1: 100 MB of rows
+
+```sql
+SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 100000) g;
+```
+
+## Rollback Procedure
+
+```sql
+SELECT 1;
+```
+MD
+bound=65536
+if [ -n "${ASAN_OPTIONS:-}" ]; then bound=262144; fi
+DATABASE_URL=$(url pg_big) ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:quarantine_size_mb=4}" \
+	"$TOOLS_DIR/maxrss" "$RUNBOOK" run --yes --log "$TMP/bigsql.jsonl" "$TMP/bigsql.md" >"$TMP/bigsql.out" 2>"$TMP/bigsql.rss"
+is "$?" 0 "a 100 MB result passes"
+rss=$(awk '/^maxrss_kib/ {print $2}' "$TMP/bigsql.rss")
+diag "peak RSS with a 100 MB result: ${rss} KiB (bound ${bound} KiB)"
+ok "[ '$rss' -lt $bound ]" "peak RSS stays under the bound (${rss} KiB)"
+is "$(grep -c '^  │  *g *| *pad' "$TMP/bigsql.out")" 1 "the header is shown once"
+like "$(cat "$TMP/bigsql.out")" '│ \(100000 rows\)' "the footer counts all 100000 rows"
+
 # a database that cannot be reached is said so before the first step
 printf '# U\n\n## Step 1: Shell\n\n```bash\necho hi\n```\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n' >"$TMP/unreach.md"
 run_rb run --yes --no-color --db "postgresql:///postgres?host=$TMP/nowhere&port=1" "$TMP/unreach.md"
