@@ -13,6 +13,7 @@
 #include "mdparse.h"
 #include "template.h"
 #include "xalloc.h"
+#include "wrapper.h"
 
 #ifndef RUNBOOK_TEMPLATES_DIR
 #define RUNBOOK_TEMPLATES_DIR "/usr/local/share/runbook/templates"
@@ -249,19 +250,6 @@ static int parse_sets(const struct template *t, char **sets, size_t nsets, struc
 	return EXIT_OK;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* write_output creates path (O_EXCL unless force; never through a symlink)
  * and writes data to it; returns an exit code and says why it failed. */
@@ -279,7 +267,7 @@ static int write_output(const char *path, const struct strbuf *data, bool force)
 			fprintf(stderr, "runbook new: cannot create %s: %s\n", path, strerror(errno));
 		return EXIT_FAIL;
 	}
-	if (write_all(fd, data->buf, data->len) < 0 || close(fd) < 0) {
+	if (write_in_full(fd, data->buf, data->len) < 0 || close(fd) < 0) {
 		fprintf(stderr, "runbook new: writing %s: %s\n", path, strerror(errno));
 		if (!force)
 			unlink(path);

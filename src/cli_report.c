@@ -11,20 +11,8 @@
 #include "report.h"
 #include "sign.h"
 #include "verify.h"
+#include "wrapper.h"
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int cli_report(int argc, char **argv)
 {
@@ -90,12 +78,12 @@ int cli_report(int argc, char **argv)
 	report_render(&res, fmt, &page);
 	if (output) {
 		int fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || write_all(fd, page.buf, page.len) < 0 || close(fd) < 0) {
+		if (fd < 0 || write_in_full(fd, page.buf, page.len) < 0 || close(fd) < 0) {
 			fprintf(stderr, "runbook: cannot write %s: %s\n", output, strerror(errno));
 			code = EXIT_INVALID;
 			goto out;
 		}
-	} else if (write_all(STDOUT_FILENO, page.buf, page.len) < 0) {
+	} else if (write_in_full(STDOUT_FILENO, page.buf, page.len) < 0) {
 		fprintf(stderr, "runbook: cannot write the report: %s\n", strerror(errno));
 		code = EXIT_INVALID;
 		goto out;

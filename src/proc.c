@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "xalloc.h"
+#include "wrapper.h"
 
 extern char **environ;
 
@@ -34,22 +35,11 @@ void capture_init(struct capture *c, size_t cap, const char *spill_dir)
 	sha256_init(&c->hash);
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-}
 
 static void spill(struct capture *c, const char *data, size_t len)
 {
+	if (c->spill_truncated)
+		return; /* cut short (its limit, or a failed write): nothing after a gap */
 	if (c->spill_fd < 0) {
 		if (!c->spill_dir || c->spill_path)
 			return;
@@ -62,14 +52,16 @@ static void spill(struct capture *c, const char *data, size_t len)
 			return;
 		}
 		fchmod(c->spill_fd, 0600);
-		write_all(c->spill_fd, c->text.buf, c->text.len);
+		if (write_in_full(c->spill_fd, c->text.buf, c->text.len) < 0)
+			c->spill_truncated = true; /* a full disk: the file is not the whole stream */
 	}
 	uint64_t room = c->spill_max > c->total - len ? c->spill_max - (c->total - len) : 0;
 	if (len > room) {
 		len = (size_t)room;
 		c->spill_truncated = true;
 	}
-	write_all(c->spill_fd, data, len);
+	if (write_in_full(c->spill_fd, data, len) < 0)
+		c->spill_truncated = true;
 }
 
 void capture_add(struct capture *c, const char *data, size_t len)

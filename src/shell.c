@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "xalloc.h"
+#include "wrapper.h"
 
 /* File descriptors the shell sees: 62 for status lines to us, 61 for the
  * terminal, 60 and 59 for copies of its own stdout and stderr (the pipes to
@@ -77,27 +78,13 @@ bool shell_valid_name(const char *name)
 	return true;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static int write_file(const char *path, const char *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
-	int r = write_all(fd, data, len);
+	int r = write_in_full(fd, data, len);
 	if (close(fd) < 0)
 		r = -1;
 	return r;
@@ -315,7 +302,7 @@ static int spawn(struct shell *sh, const char *restore, struct strbuf *err)
 		strbuf_addstr(&setup, "trap '__rb_save \"$__RB_DIR/state.exit\"' EXIT\n");
 	}
 	strbuf_addf(&setup, "printf 'R\\n' >&%d\n", FD_STATUS);
-	if (write_all(sh->ctl_fd, setup.buf, setup.len) < 0) {
+	if (write_in_full(sh->ctl_fd, setup.buf, setup.len) < 0) {
 		strbuf_addf(err, "shell: cannot talk to bash: %s", strerror(errno));
 		goto out;
 	}
@@ -511,7 +498,7 @@ int shell_run(struct shell *sh, const struct shell_block *b, struct shell_result
 		io.deadline_ms = t0 + b->timeout_ms;
 	if (interactive)
 		set_foreground(sh->opts.tty_fd, sh->proc.pid);
-	if (write_all(sh->ctl_fd, line.buf, line.len) < 0) {
+	if (write_in_full(sh->ctl_fd, line.buf, line.len) < 0) {
 		/* the shell is gone: note it and restart below */
 		r->shell_died = true;
 	}
@@ -650,7 +637,7 @@ int shell_set_var(struct shell *sh, const char *name, const char *value, struct 
 	strbuf_addf(&line, "IFS= read -r -d '' %s < ", name);
 	shell_quote(&line, path.buf);
 	strbuf_addf(&line, "; export %s; printf 'V\\n' >&%d\n", name, FD_STATUS);
-	if (write_all(sh->ctl_fd, line.buf, line.len) < 0) {
+	if (write_in_full(sh->ctl_fd, line.buf, line.len) < 0) {
 		strbuf_addf(err, "shell: cannot talk to bash: %s", strerror(errno));
 		goto out;
 	}
@@ -682,7 +669,7 @@ int shell_get_var(struct shell *sh, const char *name, struct strbuf *value, bool
 	shell_quote(&line, path.buf);
 	strbuf_addf(&line, "; printf 'V1\\n' >&%d; else printf 'V0\\n' >&%d; fi\n", FD_STATUS,
 		    FD_STATUS);
-	if (write_all(sh->ctl_fd, line.buf, line.len) < 0) {
+	if (write_in_full(sh->ctl_fd, line.buf, line.len) < 0) {
 		strbuf_addf(err, "shell: cannot talk to bash: %s", strerror(errno));
 		goto out;
 	}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "xalloc.h"
+#include "wrapper.h"
 
 _Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(struct sha256),
 	       "struct sha256 too small for libsodium's state");
@@ -611,19 +612,6 @@ int sign_read_pubkey_file(const char *path, struct strbuf *out_line, struct strb
 
 /* ---- key generation ---- */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* create_exclusive creates path for writing, refusing anything already
  * there, symbolic links included. */
@@ -732,11 +720,11 @@ int sign_keygen(const char *path, const char *comment, struct strbuf *err)
 		strbuf_addf(&pub_text, " %s", comment);
 	strbuf_addch(&pub_text, '\n');
 
-	if (write_all(fd, priv_text.buf, priv_text.len) < 0 || fsync(fd) < 0) {
+	if (write_in_full(fd, priv_text.buf, priv_text.len) < 0 || fsync(fd) < 0) {
 		strbuf_addf(err, "%s: write: %s", path, strerror(errno));
 		goto out;
 	}
-	if (write_all(pub_fd, pub_text.buf, pub_text.len) < 0 || fsync(pub_fd) < 0) {
+	if (write_in_full(pub_fd, pub_text.buf, pub_text.len) < 0 || fsync(pub_fd) < 0) {
 		strbuf_addf(err, "%s: write: %s", pub_path, strerror(errno));
 		goto out;
 	}
