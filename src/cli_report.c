@@ -55,26 +55,9 @@ int cli_report(int argc, char **argv)
 			return cli_usage_error("report", "unknown option");
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error("report", "expected the journal: runbook report LOG");
-	if (optind + 1 < argc)
-		return cli_usage_error("report", "unexpected argument '%s'", argv[optind + 1]);
-	if (vo.principal && !signers_path)
-		return cli_usage_error("report", "--principal needs --signers allowed_signers");
-	if (signers_path) {
-		as = allowed_signers_load(signers_path, &err);
-		if (!as) {
-			fprintf(stderr, "runbook: %s\n", err.buf);
-			strbuf_release(&err);
-			return EXIT_INVALID;
-		}
-		vo.signers = as;
-	}
-	if (verify_file(argv[optind], &vo, &res, &err) < 0) {
-		fprintf(stderr, "runbook: %s\n", err.buf);
-		code = EXIT_INVALID;
+	code = cli_verify_journal("report", argc, argv, signers_path, &vo, &as, &res);
+	if (code != EXIT_OK)
 		goto out;
-	}
 	report_render(&res, fmt, &page);
 	if (output) {
 		int fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

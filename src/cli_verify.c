@@ -284,6 +284,35 @@ static void print_summary(const struct verify_result *res, struct strbuf *out)
 		strbuf_addstr(out, "  none\n");
 }
 
+int cli_verify_journal(const char *cmd, int argc, char **argv, const char *signers_path,
+		       struct verify_opts *vo, struct allowed_signers **as, struct verify_result *res)
+{
+	struct strbuf err = STRBUF_INIT;
+
+	if (optind >= argc)
+		return cli_usage_error(cmd, "expected the journal: runbook %s LOG", cmd);
+	if (optind + 1 < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	if (vo->principal && !signers_path)
+		return cli_usage_error(cmd, "--principal needs --signers allowed_signers");
+	if (signers_path) {
+		*as = allowed_signers_load(signers_path, &err);
+		if (!*as) {
+			fprintf(stderr, "runbook: %s\n", err.buf);
+			strbuf_release(&err);
+			return EXIT_INVALID;
+		}
+		vo->signers = *as;
+	}
+	if (verify_file(argv[optind], vo, res, &err) < 0) {
+		fprintf(stderr, "runbook: %s\n", err.buf);
+		strbuf_release(&err);
+		return EXIT_INVALID;
+	}
+	strbuf_release(&err);
+	return EXIT_OK;
+}
+
 int cli_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -321,26 +350,9 @@ int cli_verify(int argc, char **argv)
 			return cli_usage_error("verify", "unknown option");
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error("verify", "expected the journal: runbook verify LOG");
-	if (optind + 1 < argc)
-		return cli_usage_error("verify", "unexpected argument '%s'", argv[optind + 1]);
-	if (vo.principal && !signers_path)
-		return cli_usage_error("verify", "--principal needs --signers allowed_signers");
-	if (signers_path) {
-		as = allowed_signers_load(signers_path, &err);
-		if (!as) {
-			fprintf(stderr, "runbook: %s\n", err.buf);
-			strbuf_release(&err);
-			return EXIT_INVALID;
-		}
-		vo.signers = as;
-	}
-	if (verify_file(argv[optind], &vo, &res, &err) < 0) {
-		fprintf(stderr, "runbook: %s\n", err.buf);
-		code = EXIT_INVALID;
+	code = cli_verify_journal("verify", argc, argv, signers_path, &vo, &as, &res);
+	if (code != EXIT_OK)
 		goto out;
-	}
 	if (json) {
 		verify_result_json(&res, &out);
 	} else {
