@@ -174,6 +174,15 @@ static bool mentions(const char *text, const char *const *words)
 	return false;
 }
 
+/* checked_after_setup: with the database known only after the setup, the
+ * prerequisites about it wait for it (the others are confirmed up front). */
+static bool checked_after_setup(const struct rb_item *it)
+{
+	static const char *const words[] = { "postgres", "admin", "superuser", "privilege", "transaction",
+					     NULL };
+	return mentions(it->text, words);
+}
+
 static int need_db_block(const struct rb_step *st, const struct rb_command *cmd, bool v, void *data)
 {
 	static const char *const words[] = { "psql", "pg_dump", "pg_restore", "DATABASE_URL",
@@ -680,14 +689,10 @@ void check_prerequisite(struct run *r, const struct rb_item *it, struct prereq_c
 {
 	struct backend *b = be(r);
 	if (b->deferred) {
-		static const char *const words[] = { "postgres", "admin", "superuser", "privilege",
-						     "transaction", NULL };
-		pc->status = PREREQ_ASK;
+		bool later = checked_after_setup(it);
+		pc->status = later ? PREREQ_OK : PREREQ_ASK;
 		snprintf(pc->evidence, sizeof(pc->evidence), "%s",
-			 mentions(it->text, words) ? "checked after the setup, once the database is known" : "");
-		if (mentions(it->text, words)) {
-			pc->status = PREREQ_OK;
-		}
+			 later ? "checked after the setup, once the database is known" : "");
 		return;
 	}
 	check_db_item(r, it, pc);
@@ -767,7 +772,7 @@ enum flow after_setup(struct run *r)
 					r->env_failure = true;
 					flow = FLOW_QUIT;
 				}
-			} else if (pc.status == PREREQ_ASK && *pc.evidence) {
+			} else if (pc.status == PREREQ_ASK && checked_after_setup(&r->rb->prereqs[i])) {
 				enum flow f = run_confirm_prereq(r, &r->rb->prereqs[i], &pc);
 				if (f != FLOW_CONTINUE && flow == FLOW_CONTINUE)
 					flow = f;

@@ -223,6 +223,42 @@ ok "[ '$rss' -lt $bound ]" "peak RSS stays under the bound (${rss} KiB)"
 is "$(grep -c '^  │  *g *| *pad' "$TMP/bigsql.out")" 1 "the header is shown once"
 like "$(cat "$TMP/bigsql.out")" '│ \(100000 rows\)' "the footer counts all 100000 rows"
 
+# the database known only after the setup: the prerequisites about it are
+# checked then, and the others are not asked a second time
+cat >"$TMP/deferred.md" <<'MD'
+# Deferred
+
+## Prerequisites
+
+- [ ] Enough free disk space for a copy of users
+- [ ] No active transactions are running against the database
+
+## Environment Setup
+
+```bash
+export DATABASE_URL="$TARGET"
+```
+
+## Step 1: Query
+
+```sql
+SELECT 1 AS one;
+```
+
+## Rollback Procedure
+
+```bash
+true
+```
+MD
+mkdb pg_deferred
+env -u PGHOST -u PGPORT -u PGDATABASE -u PGUSER -u DATABASE_URL "$RUNBOOK" run --yes --no-color \
+	--var TARGET="$(url pg_deferred)" "$TMP/deferred.md" >"$TMP/deferred.out" 2>&1
+is "$?" 0 "a runbook whose setup names the database runs"
+deferred=$(cat "$TMP/deferred.out")
+like "$deferred" '✓ No active transactions are running against the database +no other session has an open transaction' "the transaction check runs once the setup named the database"
+is "$(grep -c 'Enough free disk space' "$TMP/deferred.out")" 1 "the disk prerequisite is confirmed once, not again after the setup"
+
 # a database that cannot be reached is said so before the first step
 printf '# U\n\n## Step 1: Shell\n\n```bash\necho hi\n```\n\n## Rollback Procedure\n\n```bash\ntrue\n```\n' >"$TMP/unreach.md"
 run_rb run --yes --no-color --db "postgresql:///postgres?host=$TMP/nowhere&port=1" "$TMP/unreach.md"
