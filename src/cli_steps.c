@@ -337,24 +337,13 @@ static char *find_seed(const struct runbook *rb, const char *given)
 	}
 	if (stat(clean, &st) == 0 || clean[0] == '/')
 		return clean;
-	/* relative to the runbook, then to the runbook's parent directory */
-	char *dir = xstrdup(rb->path);
-	char *slash = strrchr(dir, '/');
-	if (!slash) { /* a runbook named without a directory is in "." */
-		free(dir);
-		dir = xstrdup("./");
-		slash = dir + 1;
-	}
-	if (slash) {
-		*slash = '\0';
-		char *cand = xasprintf("%s/%s", dir, clean);
-		if (stat(cand, &st) == 0) {
-			free(dir);
-			free(clean);
-			return cand;
-		}
-		free(cand);
-		cand = xasprintf("%s/../%s", dir, clean);
+	/* relative to the runbook, then to the runbook's parent directory (a
+	 * runbook named without a directory is in ".") */
+	const char *slash = strrchr(rb->path, '/');
+	char *dir = slash ? xmemdupz(rb->path, (size_t)(slash - rb->path)) : xstrdup(".");
+	static const char *const where[] = { "%s/%s", "%s/../%s" };
+	for (size_t i = 0; i < 2; i++) {
+		char *cand = xasprintf(where[i], dir, clean);
 		if (stat(cand, &st) == 0) {
 			free(dir);
 			free(clean);
