@@ -40,12 +40,14 @@ CMOCKA_LIBS   = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARNINGS = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 	-Wwrite-strings -Wformat-security -Wshadow -fno-common
-ALL_CFLAGS = -std=gnu11 $(WARNINGS) $(WERROR) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=gnu11 $(WARNINGS) $(WERROR) $(CFLAGS) -Isrc $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lm
 
-SRC_ALL  = $(sort $(wildcard src/*.c))
-SRC_MAIN = src/main.c $(filter src/cli_%.c,$(SRC_ALL))
+# src/<layer>/<module>.c (README: Layout); main.c and cli/ make the program,
+# every other layer goes into librunbook.a
+SRC_ALL  = $(sort $(wildcard src/*.c src/*/*.c))
+SRC_MAIN = src/main.c $(filter src/cli/%.c,$(SRC_ALL))
 SRC_LIB  = $(filter-out $(SRC_MAIN),$(SRC_ALL))
 OBJ_LIB  = $(patsubst src/%.c,$(O)/src/%.o,$(SRC_LIB))
 OBJ_MAIN = $(patsubst src/%.c,$(O)/src/%.o,$(SRC_MAIN))
@@ -74,7 +76,12 @@ $(PROGRAM): $(OBJ_MAIN) $(O)/librunbook.a
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(OBJ_MAIN) $(O)/librunbook.a $(ALL_LDFLAGS) $(LIBS)
 
 # `runbook new` falls back to the installed templates
-$(O)/src/cli_new.o: ALL_CFLAGS += -DRUNBOOK_TEMPLATES_DIR='"$(PREFIX)/share/runbook/templates"'
+$(O)/src/cli/new.o: ALL_CFLAGS += -DRUNBOOK_TEMPLATES_DIR='"$(PREFIX)/share/runbook/templates"'
+
+# ar keeps members by their base name: two modules with one name in two
+# layers would replace each other
+LIB_DUPS = $(strip $(foreach f,$(sort $(notdir $(SRC_LIB))),$(if $(filter-out 1,$(words $(filter %/$(f),$(SRC_LIB)))),$(f))))
+$(if $(LIB_DUPS),$(error two library modules share a file name: $(LIB_DUPS)))
 
 $(O)/librunbook.a: $(OBJ_LIB)
 	$(call say,AR,$@)
@@ -145,7 +152,7 @@ FUZZ_CFLAGS  ?= -O1 -g -fno-omit-frame-pointer
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
-FUZZ_ALL_CFLAGS = -std=gnu11 $(WARNINGS) $(WERROR) $(FUZZ_CFLAGS) $(FUZZ_SAN) $(PKG_CFLAGS) -MMD -MP
+FUZZ_ALL_CFLAGS = -std=gnu11 $(WARNINGS) $(WERROR) $(FUZZ_CFLAGS) $(FUZZ_SAN) -Isrc $(PKG_CFLAGS) -MMD -MP
 FUZZ_OBJ_LIB = $(patsubst src/%.c,$(FUZZ_O)/src/%.o,$(SRC_LIB))
 FUZZ_BIN     = $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ_O)/fuzz_%,$(FUZZ_SRC))
 
@@ -196,7 +203,9 @@ uninstall:
 clean:
 	rm -rf build build-asan build-fuzz runbook
 
+FORMAT_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h) $(wildcard tests/unit/*.c tests/tools/*.c)
+
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c $(wildcard tests/tools/*.c)
+	clang-format -i $(FORMAT_FILES)
 
 -include $(OBJ_LIB:.o=.d) $(OBJ_MAIN:.o=.d) $(FUZZ_OBJ_LIB:.o=.d) $(FUZZ_BIN:=.d)

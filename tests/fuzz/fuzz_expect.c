@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "match.h"
-#include "xalloc.h"
+#include "match/match.h"
+#include "base/xalloc.h"
 
 static const enum match_mode modes[] = {
 	MATCH_TOLERANT, MATCH_EXACT, MATCH_REGEX, MATCH_LINES, MATCH_CONTAINS, MATCH_NONE,

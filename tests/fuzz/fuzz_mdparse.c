@@ -3,13 +3,13 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "lint.h"
-#include "match.h"
-#include "mdparse.h"
-#include "modeljson.h"
-#include "redact.h"
-#include "runbook.h"
-#include "strbuf.h"
+#include "lint/lint.h"
+#include "match/match.h"
+#include "model/mdparse.h"
+#include "model/modeljson.h"
+#include "base/redact.h"
+#include "model/runbook.h"
+#include "base/strbuf.h"
 
 /* Judge an expected block against text from the same runbook, as `run` would
  * judge a command's output, so that patterns written in Markdown reach the

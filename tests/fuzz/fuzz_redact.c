@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "redact.h"
-#include "strbuf.h"
-#include "xalloc.h"
+#include "base/redact.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

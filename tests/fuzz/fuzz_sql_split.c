@@ -4,9 +4,9 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "pg.h"
-#include "strbuf.h"
-#include "xalloc.h"
+#include "pg/pg.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "sign.h"
-#include "strbuf.h"
+#include "sign/sign.h"
+#include "base/strbuf.h"
 
 static const char signers_text[] =
 	"fuzz@example.com namespaces=\"runbook-log\" ssh-ed25519 "

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "report.h"
-#include "sign.h"
-#include "strbuf.h"
-#include "verify.h"
+#include "audit/report.h"
+#include "sign/sign.h"
+#include "base/strbuf.h"
+#include "audit/verify.h"
 
 static struct allowed_signers *signers;
 

@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 
 #include "fuzz.h"
-#include "strbuf.h"
-#include "xalloc.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
 
 static int replay_file(const char *path)
 {

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "match.h"
-#include "strbuf.h"
-#include "xalloc.h"
+#include "match/match.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
 
 /* ---- helpers ---- */
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lint.h"
-#include "mdparse.h"
+#include "lint/lint.h"
+#include "model/mdparse.h"
 
 static struct runbook *load(const char *rel)
 {

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pg.h"
-#include "xalloc.h"
-#include "proc.h"
+#include "pg/pg.h"
+#include "base/xalloc.h"
+#include "sys/proc.h"
 
 static struct pg_conn *db; /* shared by the tests that need no other session */
 

@@ -8,7 +8,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "proc.h"
+#include "sys/proc.h"
 
 static int run_sh(const char *script, int64_t timeout_ms, bool *timed_out, int64_t *ms)
 {

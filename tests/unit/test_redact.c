@@ -13,8 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "redact.h"
-#include "strbuf.h"
+#include "base/redact.h"
+#include "base/strbuf.h"
 
 /* ---- the previous implementation, verbatim but for its name ---- */
 

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "redact.h"
-#include "runlog.h"
-#include "sign.h"
-#include "xalloc.h"
+#include "base/redact.h"
+#include "audit/runlog.h"
+#include "sign/sign.h"
+#include "base/xalloc.h"
 
 static char tmpdir[256];
 

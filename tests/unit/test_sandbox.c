@@ -19,9 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proc.h"
-#include "sandbox.h"
-#include "xalloc.h"
+#include "sys/proc.h"
+#include "sys/sandbox.h"
+#include "base/xalloc.h"
 
 /* ---- helpers ---- */
 

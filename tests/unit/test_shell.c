@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shell.h"
-#include "xalloc.h"
+#include "sys/shell.h"
+#include "base/xalloc.h"
 
 struct fixture {
 	char dir[64];

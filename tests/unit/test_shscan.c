@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shscan.h"
+#include "lint/shscan.h"
 
 static void scan(const char *script, struct sh_script *s)
 {

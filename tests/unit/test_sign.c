@@ -15,9 +15,9 @@
 #include <sodium.h>
 #include <unistd.h>
 
-#include "proc.h"
-#include "sign.h"
-#include "xalloc.h"
+#include "sys/proc.h"
+#include "sign/sign.h"
+#include "base/xalloc.h"
 
 #define NS "runbook-log"
 

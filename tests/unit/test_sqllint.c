@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lint.h"
-#include "mdparse.h"
-#include "sqllint.h"
-#include "strbuf.h"
-#include "xalloc.h"
+#include "lint/lint.h"
+#include "model/mdparse.h"
+#include "lint/sqllint.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
 
 /* Blocks in these tests start at file line 10, column 1 (sql) or 3 (the
  * column after "$ " of a console command, or an indented fence). */

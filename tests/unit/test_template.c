@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lint.h"
-#include "mdparse.h"
-#include "template.h"
-#include "xalloc.h"
+#include "lint/lint.h"
+#include "model/mdparse.h"
+#include "model/template.h"
+#include "base/xalloc.h"
 
 static char dir[64];
 

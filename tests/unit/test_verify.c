@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "report.h"
-#include "runlog.h"
-#include "sign.h"
-#include "verify.h"
-#include "xalloc.h"
+#include "audit/report.h"
+#include "audit/runlog.h"
+#include "sign/sign.h"
+#include "audit/verify.h"
+#include "base/xalloc.h"
 
 static char tmpdir[256];
 
