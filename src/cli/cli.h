@@ -6,17 +6,8 @@
 #ifndef RUNBOOK_CLI_H
 #define RUNBOOK_CLI_H
 
-#define RUNBOOK_VERSION "0.1.0"
-
-enum exit_code {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,        /* a step failed or deviated, lint errors, log does not verify */
-	EXIT_USAGE = 2,       /* bad command line */
-	EXIT_INVALID = 3,     /* the runbook cannot be read or parsed */
-	EXIT_ENV = 4,         /* database unreachable, missing tool, bad key */
-	EXIT_ABORTED = 5,     /* the operator quit */
-	EXIT_INTERRUPTED = 130, /* Ctrl-C; resumable */
-};
+#include "base/exitcode.h"
+#include "base/version.h"
 
 int cli_show(int argc, char **argv);
 int cli_check(int argc, char **argv);

@@ -29,25 +29,24 @@ static int run_phase(struct phase *ph, const char *path, const char *conninfo, e
 		     const struct run_var *vars, size_t nvars, bool no_color, bool verbose,
 		     struct run_var **captures, size_t *ncaptures)
 {
-	struct run r;
+	struct exec_opts o;
 	int64_t t0 = proc_now_ms();
 
-	memset(&r, 0, sizeof(r));
-	r.opts.mode = mode;
-	r.opts.yes = true;
-	r.opts.no_color = no_color;
-	r.opts.verbose = verbose;
-	r.opts.timeout_ms = (int64_t)RUN_DEFAULT_TIMEOUT_S * 1000;
+	exec_opts_init(&o);
+	o.mode = mode;
+	o.yes = true;
+	o.verbose = verbose;
+	o.db = conninfo;
 	for (size_t i = 0; i < nvars; i++) {
-		ALLOC_GROW(r.opts.vars, r.opts.nvars + 1, r.opts.vars_alloc);
-		r.opts.vars[r.opts.nvars].name = xstrdup(vars[i].name);
-		r.opts.vars[r.opts.nvars].value = xstrdup(vars[i].value);
-		r.opts.nvars++;
+		ALLOC_GROW(o.vars, o.nvars + 1, o.vars_alloc);
+		o.vars[o.nvars].name = xstrdup(vars[i].name);
+		o.vars[o.nvars].value = xstrdup(vars[i].value);
+		o.nvars++;
 	}
-	run_backend_option(&r, 1003, conninfo);
 	printf("\n%s━━ %s ━━%s\n", term_c(TC_BOLD), ph->name, term_c(TC_RESET));
 	fflush(stdout);
-	ph->code = run_file(&r, path, captures, ncaptures);
+	ph->code = cli_run_file(&o, OUTPUT_TERMINAL, no_color, path, captures, ncaptures);
+	exec_opts_release(&o);
 	ph->ms = proc_now_ms() - t0;
 	ph->ran = true;
 	return ph->code;
