@@ -504,6 +504,10 @@ static int on_ask(void *data, const struct question *q, struct strbuf *answer)
 		    q->detail && *q->detail ? " — " : "", q->detail ? q->detail : "", term_c(TC_BOLD), m.buf,
 		    term_c(TC_RESET));
 		break;
+	case ASK_CONDITION:
+		out(t, "  %sThe runbook says: %s.%s Is that so? %s%s%s ", term_c(TC_YELLOW), q->text, term_c(TC_RESET),
+		    term_c(TC_BOLD), m.buf, term_c(TC_RESET));
+		break;
 	case ASK_GUARD:
 		out(t, "  %s%s. %s%s ", term_c(TC_RED), q->text, m.buf, term_c(TC_RESET));
 		break;

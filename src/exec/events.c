@@ -47,7 +47,7 @@ const char *note_level_name(enum note_level l)
 const char *ask_kind_name(enum ask_kind k)
 {
 	static const char *const names[] = { "before_block", "on_failure", "prereq", "prereq_failed",
-					     "guard", "in_flight", "reason" };
+					     "guard", "in_flight", "reason", "condition" };
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }
 

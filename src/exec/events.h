@@ -159,6 +159,7 @@ enum ask_kind {
 	ASK_GUARD,          /* the monitor's threshold: k stop the block · w keep waiting */
 	ASK_IN_FLIGHT,      /* v verify · r re-run · d mark done · q abort */
 	ASK_REASON,         /* a line of text, required (text: "reason for skipping") */
+	ASK_CONDITION,      /* does the runbook's condition hold?  y yes · n no (text: the condition) */
 };
 
 struct choice {

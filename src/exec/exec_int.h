@@ -140,6 +140,10 @@ void target_sql_begin(struct exec_run *r);
 void target_sql_end(struct exec_run *r, bool conn_lost);
 int target_lock_timeout_ms(const struct exec_run *r);
 int target_retries(const struct exec_run *r);
+/* target_eval runs a one-row query and says whether its first column is
+ * true (1) or not (0); -1 with err when it cannot (no database, an error).
+ * *value gets the value as printed. */
+int target_eval(struct exec_run *r, const char *sql, struct strbuf *value, struct strbuf *err);
 
 /* journal.c */
 int journal_open(struct exec_run *r, const char *mode);

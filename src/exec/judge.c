@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 
 #include "base/xalloc.h"
 #include "exec/exec_int.h"
@@ -161,14 +162,6 @@ void judge_output(struct exec_run *r, const struct rb_block *b, const char *expe
 
 /* ---------- diagnosis ---------- */
 
-static bool mentions(const char *text, const char *const *words)
-{
-	for (size_t i = 0; words[i]; i++)
-		if (strcasestr(text, words[i]))
-			return true;
-	return false;
-}
-
 static struct failure_matcher *matcher_for(struct exec_run *r, size_t idx, const struct rb_failure_row *rows,
 					   size_t n)
 {
@@ -204,6 +197,10 @@ static size_t step_index(const struct exec_run *r, const struct rb_step *st)
 	return (size_t)-1;
 }
 
+/* diagnose ranks the failure rows against what the block printed.  A
+ * deviation is not an error message: for one, only the output is searched
+ * (not the deviation's own description) and only rows whose pattern hits
+ * count, never word overlap. */
 static void diagnose(struct exec_run *r, const struct rb_step *st, const struct block_outcome *o,
 		     struct diagnosis *d)
 {
@@ -213,30 +210,39 @@ static void diagnose(struct exec_run *r, const struct rb_step *st, const struct 
 	size_t err_len = o->have_capture ? o->err.text.len : 0;
 	struct strbuf extra = STRBUF_INIT;
 	size_t idx = step_index(r, st);
+	bool deviated = o->verdict == V_DEVIATED;
+	const char *sqlstate = *o->sqlstate ? o->sqlstate : NULL;
 
 	memset(d, 0, sizeof(*d));
-	/* a timeout or a deviation is evidence too */
 	strbuf_add(&extra, err, err_len);
-	strbuf_addf(&extra, "\n%s\n", o->reason);
-	if (idx != (size_t)-1 && st->nfailures) {
-		struct failure_matcher *fm = matcher_for(r, idx, st->failures, st->nfailures);
-		if (fm) {
-			d->nhits = failure_matcher_rank(fm, out, out_len, extra.buf, extra.len,
-							*o->sqlstate ? o->sqlstate : NULL, &d->hits);
-			d->rows = st->failures;
-		}
-	}
-	if (!d->nhits && r->rb->ngeneral_failures) {
+	/* a timeout is evidence too */
+	if (!deviated)
+		strbuf_addf(&extra, "\n%s\n", o->reason);
+	for (int pass = 0; pass < 2 && !d->nhits; pass++) {
+		const struct rb_failure_row *rows = pass ? r->rb->general_failures : st->failures;
+		size_t n = pass ? r->rb->ngeneral_failures : st->nfailures;
+		size_t which = pass ? r->rb->nsteps : idx;
+		if (!n || which == (size_t)-1)
+			continue;
 		failure_hits_free(d->hits, d->nhits);
 		d->hits = NULL;
-		struct failure_matcher *fm = matcher_for(r, r->rb->nsteps, r->rb->general_failures,
-							 r->rb->ngeneral_failures);
-		if (fm) {
-			d->nhits = failure_matcher_rank(fm, out, out_len, extra.buf, extra.len,
-							*o->sqlstate ? o->sqlstate : NULL, &d->hits);
-			d->rows = r->rb->general_failures;
-			d->general = true;
+		d->nhits = 0;
+		struct failure_matcher *fm = matcher_for(r, which, rows, n);
+		if (!fm)
+			continue;
+		d->nhits = failure_matcher_rank(fm, out, out_len, extra.buf, extra.len, sqlstate, &d->hits);
+		if (deviated) {
+			size_t kept = 0;
+			for (size_t i = 0; i < d->nhits; i++) {
+				if (d->hits[i].pattern_hit)
+					d->hits[kept++] = d->hits[i];
+				else
+					free(d->hits[i].why);
+			}
+			d->nhits = kept;
 		}
+		d->rows = rows;
+		d->general = pass == 1;
 	}
 	if (d->nhits)
 		d->best = &d->rows[d->hits[0].row];
@@ -249,12 +255,108 @@ static void diagnosis_release(struct diagnosis *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static bool safe_to_proceed(const char *solution)
+enum proceed {
+	PROCEED_NO,  /* the solution does not say it is safe to go on */
+	PROCEED_YES, /* it says so without a condition */
+	PROCEED_IF,  /* it says so on a condition ("... if `indisvalid = t`") */
+};
+
+/* word_at: s at p starts the word w (case-insensitive, whole word). */
+static bool word_at(const char *s, const char *p, const char *w)
+{
+	size_t n = strlen(w);
+	return !strncasecmp(p, w, n) && (p == s || !isalnum((unsigned char)p[-1])) &&
+	       !isalnum((unsigned char)p[n]);
+}
+
+/* safe_to_proceed reads a Solution: whether it says the failure can be
+ * ignored, and the condition it puts on that (the whole sentence, in
+ * *cond) when it has one. */
+static enum proceed safe_to_proceed(const char *solution, struct strbuf *cond)
 {
 	static const char *const words[] = { "safe to proceed", "safe to continue", "safe to ignore",
 					     "can be ignored", "can safely be ignored", "ok to proceed",
 					     "okay to proceed", NULL };
-	return mentions(solution, words);
+	static const char *const conditions[] = { "if", "when", "unless", "provided", "as long as", "once",
+						  "only after", "assuming", NULL };
+	const char *hit = NULL;
+	for (size_t i = 0; words[i] && !hit; i++)
+		hit = strcasestr(solution, words[i]);
+	if (!hit)
+		return PROCEED_NO;
+	/* the sentence around it, code spans kept whole */
+	const char *start = solution, *end = solution + strlen(solution);
+	bool code = false;
+	for (const char *p = solution; *p; p++) {
+		if (*p == '`')
+			code = !code;
+		else if (!code && (*p == '.' || *p == ';' || *p == '\n') && (p[1] == ' ' || p[1] == '\n' || !p[1])) {
+			if (p < hit)
+				start = p + 1;
+			else {
+				end = p;
+				break;
+			}
+		}
+	}
+	while (start < end && isspace((unsigned char)*start))
+		start++;
+	code = false;
+	for (const char *p = start; p < end; p++) {
+		if (*p == '`')
+			code = !code;
+		for (size_t i = 0; !code && conditions[i]; i++)
+			if (word_at(solution, p, conditions[i])) {
+				strbuf_add(cond, start, (size_t)(end - start));
+				return PROCEED_IF;
+			}
+	}
+	return PROCEED_YES;
+}
+
+/* condition_query finds, in a condition, a code span that is a query the
+ * tool can run to check it ("if `SELECT indisvalid FROM pg_index ...`
+ * returns t"); NULL when there is none (a person must decide). */
+static char *condition_query(const char *cond)
+{
+	const char *p = cond;
+	while ((p = strchr(p, '`'))) {
+		const char *q = strchr(p + 1, '`');
+		if (!q)
+			break;
+		const char *a = p + 1;
+		while (a < q && isspace((unsigned char)*a))
+			a++;
+		if (q - a > 7 && (!strncasecmp(a, "select ", 7) || !strncasecmp(a, "select\t", 7)))
+			return xmemdupz(a, (size_t)(q - a));
+		p = q + 1;
+	}
+	return NULL;
+}
+
+/* check_condition evaluates a Solution's condition: 1 it holds, 0 it does
+ * not, -1 it cannot be checked (no query in it, no database, the query
+ * failed).  What was checked, and what came of it, is shown and recorded. */
+static int check_condition(struct exec_run *r, const char *cond)
+{
+	char *sql = condition_query(cond);
+	if (!sql) {
+		record_decision(r, "condition not checked", "no query in it that runbook could run", cond);
+		return -1;
+	}
+	struct strbuf value = STRBUF_INIT, err = STRBUF_INIT;
+	int holds = target_eval(r, sql, &value, &err);
+	if (holds < 0)
+		note(r, NOTE_WARN, "  checking the condition (%s): %s", sql, err.buf);
+	else
+		note(r, holds ? NOTE_OK : NOTE_ERROR, "  checked the condition: %s returned %s: %s", sql,
+		     value.buf, holds ? "it holds" : "it does not hold");
+	record_decision(r, holds > 0 ? "condition holds" : holds == 0 ? "condition does not hold"
+				     : "condition not checked", holds < 0 ? err.buf : value.buf, cond);
+	free(sql);
+	strbuf_release(&value);
+	strbuf_release(&err);
+	return holds;
 }
 
 /* report_diagnosis tells the UI (and the journal) the ranked rows; the
@@ -299,13 +401,95 @@ static bool try_fix(struct exec_run *r, const struct rb_failure_row *row)
 	return ok;
 }
 
-/* unattended decides without a person: only what the options allow. */
+/* continue_step records that the step goes on after its failure. */
+static enum flow continue_step(struct exec_run *r, struct step_state *ss, const char *why, const char *about,
+			       enum verdict *final)
+{
+	step_note_skip(ss, why);
+	record_decision(r, "continue", why, about);
+	*final = V_ACCEPTED;
+	return FLOW_CONTINUE;
+}
+
+/* next_word finds the next word (a run of letters, digits and '_') at or
+ * after *p, below end; returns its length (0: none). */
+static size_t next_word(const char **p, const char *end)
+{
+	while (*p < end && !(isalnum((unsigned char)**p) || **p == '_'))
+		(*p)++;
+	const char *q = *p;
+	while (q < end && (isalnum((unsigned char)*q) || *q == '_'))
+		q++;
+	return (size_t)(q - *p);
+}
+
+/* words_in_order: every word of the pattern text occurs, in its order and
+ * as a whole word, on one line of text (PostgreSQL's `column "x" of
+ * relation "t" already exists` for an author's `column "x" already
+ * exists`).  The pattern text is the Error cell's code spans, or the cell. */
+static bool words_in_order(const char *cell, const char *text, size_t len)
+{
+	struct strbuf pat = STRBUF_INIT;
+	for (const char *p = cell; (p = strchr(p, '`'));) {
+		const char *q = strchr(p + 1, '`');
+		if (!q)
+			break;
+		strbuf_add(&pat, p + 1, (size_t)(q - p - 1));
+		strbuf_addch(&pat, ' ');
+		p = q + 1;
+	}
+	if (!pat.len)
+		strbuf_addstr(&pat, cell);
+	bool found = false;
+	const char *line = text, *end = text + len;
+	while (line < end && !found) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line));
+		if (!eol)
+			eol = end;
+		const char *w = pat.buf, *wend = pat.buf + pat.len, *t = line;
+		size_t wl, nwords = 0;
+		found = true;
+		while (found && (wl = next_word(&w, wend))) {
+			size_t tl;
+			nwords++;
+			while ((tl = next_word(&t, eol)) && !(tl == wl && !strncasecmp(t, w, wl)))
+				t += tl;
+			if (!tl)
+				found = false;
+			t += tl;
+			w += wl;
+		}
+		found = found && nwords > 0;
+		line = eol + 1;
+	}
+	strbuf_release(&pat);
+	return found;
+}
+
+/* real_match: the best row is evidence enough to act on without a person:
+ * its pattern hit (or its words are all on one line of the error, in
+ * order), and the failure is an error, not a deviation. */
+static bool real_match(const struct diagnosis *d, const struct block_outcome *o)
+{
+	if (!d->best || o->verdict == V_DEVIATED)
+		return false;
+	if (d->hits[0].pattern_hit)
+		return true;
+	return o->have_capture && (words_in_order(d->best->error, o->err.text.buf, o->err.text.len) ||
+				   words_in_order(d->best->error, o->out.text.buf, o->out.text.len));
+}
+
+/* unattended decides without a person, and acts only on evidence: a row
+ * whose pattern hit the actual error (never word overlap alone, never a
+ * deviation, which is not an error message), a condition it checked. */
 static enum flow unattended(struct exec_run *r, struct step_state *ss, const struct diagnosis *d,
 			    const struct block_outcome *o, enum verdict *final)
 {
 	bool deviated = o->verdict == V_DEVIATED;
-	const char *fix = d->best ? d->best->fix : NULL;
-	bool can_continue = d->best && safe_to_proceed(d->best->solution);
+	bool evidence = real_match(d, o);
+	const char *fix = evidence ? d->best->fix : NULL;
+	struct strbuf cond = STRBUF_INIT;
+	enum proceed proceed = evidence ? safe_to_proceed(d->best->solution, &cond) : PROCEED_NO;
 	bool can_rollback = run_rollback_available(r) && r->opts.mode == MODE_RUN;
 	enum flow flow = FLOW_END_STEP;
 	/* an unattended rollback needs the setup's environment, not the
@@ -327,19 +511,71 @@ static enum flow unattended(struct exec_run *r, struct step_state *ss, const str
 		note(r, NOTE_WARN, "  --auto-fix: running the documented fix");
 		if (try_fix(r, d->best))
 			flow = FLOW_RETRY;
-	} else if (r->opts.auto_fix && can_continue) {
+	} else if (r->opts.auto_fix && proceed == PROCEED_YES) {
 		char *why = xasprintf("%s: %s", d->best->error, d->best->solution);
 		note(r, NOTE_WARN, "  --auto-fix: the runbook says it is safe to proceed");
-		step_note_skip(ss, why);
-		record_decision(r, "continue", why, "--auto-fix");
+		flow = continue_step(r, ss, why, "--auto-fix", final);
 		free(why);
-		*final = V_ACCEPTED;
-		flow = FLOW_CONTINUE;
+	} else if (r->opts.auto_fix && proceed == PROCEED_IF) {
+		int holds = check_condition(r, cond.buf);
+		char *why = xasprintf("%s: %s", d->best->error, d->best->solution);
+		if (holds > 0) {
+			note(r, NOTE_WARN, "  --auto-fix: the runbook says it is safe to proceed, and the condition holds");
+			flow = continue_step(r, ss, why, "--auto-fix, condition checked", final);
+		} else {
+			note(r, NOTE_ERROR, "  --auto-fix: the runbook says it is safe to proceed only on a condition (%s), "
+					    "which %s: the step fails; decide at a terminal", cond.buf,
+			     holds == 0 ? "does not hold" : "runbook cannot check");
+		}
+		free(why);
+	} else if (r->opts.auto_fix && d->best && !evidence) {
+		note(r, NOTE_WARN, "  --auto-fix: nothing done: %s", deviated
+		     ? "a deviation is not an error a documented fix is for"
+		     : "no documented error matched the actual error (only shared words)");
 	}
 	if (flow == FLOW_END_STEP && r->opts.on_fail_rollback && can_rollback) {
 		r->rollback_requested = true;
 		record_decision(r, "roll back", "--on-fail=rollback", o->reason);
 	}
+	strbuf_release(&cond);
+	return flow;
+}
+
+/* ask_continue: the operator chose c.  A condition the tool can check is
+ * checked first; one it cannot is asked; the reason is always asked. */
+static enum flow ask_continue(struct exec_run *r, struct step_state *ss, const struct diagnosis *d,
+			      const struct block_outcome *o, enum verdict *final)
+{
+	static const struct choice yes_no[] = { { 'y', "yes, it holds" }, { 'n', "no" } };
+	struct strbuf cond = STRBUF_INIT;
+	enum flow flow = FLOW_RETRY; /* back to the question */
+	if (safe_to_proceed(d->best->solution, &cond) == PROCEED_IF) {
+		int holds = check_condition(r, cond.buf);
+		if (holds == 0)
+			goto out;
+		if (holds < 0) {
+			struct question q = { .kind = ASK_CONDITION, .text = cond.buf, .choices = yes_no, .nchoices = 2 };
+			int k = ask(r, &q, NULL);
+			if (k == ANSWER_INTERRUPTED || k == ANSWER_EOF) {
+				flow = FLOW_INTERRUPT;
+				goto out;
+			}
+			record_decision(r, k == 'y' ? "condition confirmed" : "condition not confirmed", "", cond.buf);
+			if (k != 'y')
+				goto out;
+		}
+	}
+	char *reason = ask_reason(r, "reason for continuing");
+	if (!reason) {
+		flow = FLOW_INTERRUPT;
+		goto out;
+	}
+	char *why = xasprintf("%s: %s (%s)", d->best->error, d->best->solution, reason);
+	flow = continue_step(r, ss, why, o->reason, final);
+	free(why);
+	free(reason);
+out:
+	strbuf_release(&cond);
 	return flow;
 }
 
@@ -364,7 +600,9 @@ enum flow on_failure(struct exec_run *r, struct step_state *ss, const struct rb_
 		return flow;
 	}
 	const char *fix = d.best ? d.best->fix : NULL;
-	bool can_continue = d.best && safe_to_proceed(d.best->solution);
+	struct strbuf cond = STRBUF_INIT;
+	bool can_continue = d.best && safe_to_proceed(d.best->solution, &cond) != PROCEED_NO;
+	strbuf_release(&cond);
 	bool can_rollback = run_rollback_available(r) && r->opts.mode == MODE_RUN;
 	struct choice choices[7];
 	size_t n = 0;
@@ -393,15 +631,11 @@ enum flow on_failure(struct exec_run *r, struct step_state *ss, const struct rb_
 				continue;
 			flow = FLOW_RETRY;
 			break;
-		case 'c': {
-			char *why = xasprintf("%s: %s", d.best->error, d.best->solution);
-			step_note_skip(ss, why);
-			record_decision(r, "continue", why, o->reason);
-			free(why);
-			*final = V_ACCEPTED;
-			flow = FLOW_CONTINUE;
+		case 'c':
+			flow = ask_continue(r, ss, &d, o, final);
+			if (flow == FLOW_RETRY)
+				continue;
 			break;
-		}
 		case 'a':
 		case 's': {
 			char *reason = ask_reason(r, k == 'a' ? "reason for accepting the deviation"

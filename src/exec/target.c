@@ -981,3 +981,32 @@ void target_after_block(struct exec_run *r, struct block_outcome *o)
 	}
 	t->last_monitor[0] = '\0';
 }
+
+/* ---------- conditions ---------- */
+
+int target_eval(struct exec_run *r, const char *sql, struct strbuf *value, struct strbuf *err)
+{
+	struct target *t = r->target;
+	struct pg_row row = { 0 };
+	if (!t->need_db && !t->target_known) {
+		strbuf_addstr(err, "no database to check it against");
+		return -1;
+	}
+	if (!t->conn && connect_target(r) < 0) {
+		strbuf_addf(err, "cannot connect: %s", t->connect_error ? t->connect_error : "no connection");
+		return -1;
+	}
+	int ret = -1;
+	if (pg_query_row(t->conn, sql, &row, err) == 0) {
+		if (!row.ncols || row.nrows < 1) {
+			strbuf_addstr(err, "the query returned no row");
+		} else {
+			const char *v = row.values[0];
+			strbuf_addstr(value, v ? v : "NULL");
+			ret = v && (!strcmp(v, "t") || !strcasecmp(v, "true") || !strcmp(v, "1") ||
+				    !strcasecmp(v, "yes") || !strcasecmp(v, "on"));
+		}
+	}
+	pg_row_release(&row);
+	return ret;
+}

@@ -83,9 +83,11 @@ expect \[Enter\] run
 send \r
 expect c continue
 send c
+expect reason for continuing \(required\):
+send the column was added by the hotfix\r
 expect Result
 SCRIPT
-is "$?" 0 "pty: c continue accepts the documented safe failure"
+is "$?" 0 "pty: c continue accepts the documented safe failure, with a reason"
 like "$(tr -d '\r' <"$TMP/cont.log")" '2 +Add Column +accepted' "the summary says accepted"
 
 # --- CREATE INDEX CONCURRENTLY inside a transaction
