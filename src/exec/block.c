@@ -14,6 +14,15 @@
 
 #define LINE_CAP 4096 /* a longer line is reported in parts */
 
+/* Every psql a shell block starts stops at the first failed statement, so
+ * that a failed ALTER in a here-document fails its step (psql alone exits 0
+ * and goes on).  A block turns it off with -v ON_ERROR_STOP=0 (a later -v
+ * wins), \set ON_ERROR_STOP off, or RUNBOOK_PSQL_ON_ERROR_STOP=0; exported,
+ * so that scripts the blocks run get it too (docs/runbook-format.md). */
+static const char psql_prelude[] =
+	"psql() { if [[ ${RUNBOOK_PSQL_ON_ERROR_STOP:-1} == 0 ]]; then command psql \"$@\"; "
+	"else command psql -v ON_ERROR_STOP=1 \"$@\"; fi; }; export -f psql";
+
 /* ---------- live output ---------- */
 
 static void emit_output(struct exec_run *r, enum io_stream which, const char *s, size_t len,
@@ -130,6 +139,7 @@ int ensure_shell(struct exec_run *r)
 	so.env = (const char *const *)r->shell_env;
 	so.unset = (const char *const *)r->shell_unset;
 	so.kill_grace_ms = r->opts.kill_grace_ms;
+	so.prelude = psql_prelude;
 	/* what outgrows the 8 MiB kept in memory goes to a spill file in the
 	 * work directory, up to 1 GiB per stream (e2e/faults and e2e/hostile
 	 * check it, its size and its mode) */

@@ -289,6 +289,10 @@ static int spawn(struct shell *sh, const char *restore, struct strbuf *err)
 	proc_guard_set(sh->proc.pid);
 
 	strbuf_addstr(&setup, init_script);
+	if (sh->opts.prelude) {
+		strbuf_addstr(&setup, sh->opts.prelude);
+		strbuf_addch(&setup, '\n');
+	}
 	/* the control file's name, short to send: bash reads its stdin one
 	 * byte per read() */
 	strbuf_addstr(&setup, "__rb_c=");

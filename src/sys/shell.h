@@ -42,6 +42,8 @@ struct shell_opts {
 	int tty_fd;                /* the operator's terminal for interactive blocks, or -1 */
 	int64_t kill_grace_ms;     /* SIGTERM -> SIGKILL grace; 0 for the default (3 s) */
 	size_t capture_cap;        /* bytes of each stream kept in memory; 0 for the default */
+	const char *prelude;       /* shell text run at every start, before any state is
+				    * restored (functions the runbook's blocks get), or NULL */
 	bool spill;                /* keep what outgrows capture_cap in spill files in
 				    * work_dir (struct capture), as `runbook run` does;
 				    * writing them costs about a third of the CPU of a

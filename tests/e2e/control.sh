@@ -91,4 +91,38 @@ SCRIPT
 is "$?" 5 "pty: a condition the operator does not confirm goes back to the question (then q: exit 5)"
 unlike "$(tr -d '\r' <"$TMP/n.log")" 'after-index' "and the run does not go on"
 
+# --- psql in a shell block stops at its first failed statement
+psql -qX -d control -c "CREATE TABLE accounts (id int)" >/dev/null
+PGAPPNAME=holder psql -qX -d control -c "BEGIN; LOCK TABLE accounts; SELECT pg_sleep(60);" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 100); do
+	[ "$(psql -AtX -d control -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'accounts' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+	sleep 0.1
+done
+DATABASE_URL=$(url control) run_rb run --yes --log heredoc.jsonl "$C/heredoc.md"
+psql -qAtX -d control -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'" >/dev/null
+wait "$holder" 2>/dev/null
+is "$rc" 1 "the here-document's ALTER hit the lock timeout: the step fails"
+is "$(jq -r 'select(.type=="block.end") | .verdict' heredoc.jsonl)" "failed" "failed, not deviated: psql stopped and said so"
+like "$out" 'canceling statement due to lock timeout' "psql's error is shown"
+is "$(jq -r 'select(.type=="suggestions") | .rows[0].error' heredoc.jsonl)" '`canceling statement due to lock timeout`' \
+	"the lock row of the failure table is suggested"
+unlike "$out" 'a accept' "and accepting the output is not what is offered"
+DATABASE_URL=$(url control) run_rb run --yes "$C/heredoc.md"
+is "$rc" 0 "without the blocker the same block passes"
+cat > off.md <<'MD'
+# Off on purpose
+
+## Step 1: Keep going
+
+```bash
+psql -v ON_ERROR_STOP=0 "$DATABASE_URL" -c 'SELECT * FROM no_such_table' || echo "psql said $?"
+RUNBOOK_PSQL_ON_ERROR_STOP=0 psql "$DATABASE_URL" -c 'SELECT * FROM no_such_table' && echo "psql said 0"
+echo done
+```
+MD
+DATABASE_URL=$(url control) run_rb run --yes off.md
+like "$out" 'psql said 1' "-v ON_ERROR_STOP=0 in the block turns it off for that psql"
+like "$out" 'psql said 0' "so does RUNBOOK_PSQL_ON_ERROR_STOP=0"
+
 done_testing
