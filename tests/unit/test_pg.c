@@ -1,4 +1,4 @@
-/* test_pg.c - pg.[ch] against the harness's real PostgreSQL: splitting,
+/* test_pg.c - src/pg against the harness's real PostgreSQL: splitting,
  * output byte-identical to psql, errors with lines, notices, lock guard
  * rails, run lock, monitor, cancel, and passwords kept out of sight. */
 #include <setjmp.h>
