@@ -257,18 +257,22 @@ static void analyze(struct sqllint *l, struct session *ss, const char *sql,
 	}
 }
 
+void sqllint_scan(const char *text, size_t len, struct sqllex *lx)
+{
+	sqllex_scan(lx, text, len);
+}
+
 void session_lint(struct sqllint *l, struct session *ss, struct source *src, size_t len,
 		  bool one_query)
 {
-	struct sql_token *tokens;
-	struct sql_statement *stmts;
-	size_t ntokens = sql_tokenize(src->sql, len, &tokens);
-	size_t nstmts = sql_statements(src->sql, tokens, ntokens, &stmts);
+	struct sqllex lx = SQLLEX_INIT;
+
+	sqllint_scan(src->sql, len, &lx);
 
 	ss->src = src;
-	ss->implicit_tx = one_query && nstmts > 1 && !ss->single_tx;
-	for (size_t i = 0; i < nstmts; i++)
-		analyze(l, ss, src->sql, tokens + stmts[i].first, stmts[i].ntokens);
+	ss->implicit_tx = one_query && lx.nstmts > 1 && !ss->single_tx;
+	for (size_t i = 0; i < lx.nstmts; i++)
+		analyze(l, ss, src->sql, lx.tokens + lx.stmts[i].first, lx.stmts[i].ntokens);
 	if (ss->implicit_tx) {
 		ss->implicit_tx = false;
 		if (!ss->in_tx) {
@@ -276,8 +280,7 @@ void session_lint(struct sqllint *l, struct session *ss, struct source *src, siz
 			strset_clear(&ss->not_valid);
 		}
 	}
-	free(stmts);
-	free(tokens);
+	sqllex_release(&lx);
 }
 
 void session_end(struct sqllint *l, struct session *ss)

@@ -19,9 +19,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <string.h>
-#include <strings.h>
-
 #include "lint/sqllint.h"
 
 /* ---------------------------------------------------------------------
@@ -114,17 +111,10 @@ struct stmt {
 	struct session *ss;
 };
 
-static inline bool token_is(const char *text, const struct sql_token *t, const char *word)
-{
-	size_t len = strlen(word);
-	return t->kind == SQL_TOKEN_WORD && t->len == len &&
-	       !strncasecmp(text + t->offset, word, len);
-}
-
 /* kw: token i is the keyword word (given in lower case). */
 static inline bool kw(const struct stmt *st, size_t i, const char *word)
 {
-	return i < st->n && token_is(st->sql, &st->t[i], word);
+	return i < st->n && sqllex_is_word(st->sql, &st->t[i], word);
 }
 
 static inline bool kw2(const struct stmt *st, size_t i, const char *a, const char *b)

@@ -366,11 +366,11 @@ void rule_meta(struct stmt *st)
 	const char *s = st->sql + t->offset;
 	if (t->len >= 5 && !strncasecmp(s, "\\copy", 5) &&
 	    (t->len == 5 || isspace((unsigned char)s[5]))) {
-		struct sql_token *sub;
-		size_t n = sql_tokenize(s + 5, t->len - 5, &sub);
-		struct stmt inner = { sub, n, s + 5, st->lint, st->ss };
+		struct sqllex lx = SQLLEX_INIT;
+		sqllint_scan(s + 5, t->len - 5, &lx);
+		struct stmt inner = { lx.tokens, lx.ntokens, s + 5, st->lint, st->ss };
 		rule_copy(&inner, 0);
-		free(sub);
+		sqllex_release(&lx);
 	} else if ((t->len == 2 && !strncmp(s, "\\c", 2)) ||
 		   (t->len >= 3 && !strncmp(s, "\\c ", 3)) || !strncmp(s, "\\connect", 8)) {
 		st->ss->lock_timeout = st->ss->initial_lock_timeout;
