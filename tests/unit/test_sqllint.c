@@ -266,6 +266,18 @@ static void concurrent_index_creation(void **state)
 	hidden(bad, "require-concurrent-index-creation");
 }
 
+/* the statements after a number psql reads as "1e" + comment, or as "1a$b$",
+ * are linted (the linter's own tokenizer took "1e-" and then a string, or
+ * "1a" and then a dollar quote, and never saw them) */
+static void reads_numbers_as_psql(void **state)
+{
+	(void)state;
+	fires(lint_sql("SELECT 1e--';\n;\nCREATE INDEX IF NOT EXISTS i ON users (a);"),
+	      "require-concurrent-index-creation", LINE + 2, 1, DIAG_WARNING);
+	fires(lint_sql("SELECT 1a$b$;\nCREATE INDEX IF NOT EXISTS i ON users (a);"),
+	      "require-concurrent-index-creation", LINE + 1, 1, DIAG_WARNING);
+}
+
 static void concurrent_index_deletion(void **state)
 {
 	(void)state;
@@ -833,6 +845,7 @@ int main(void)
 		cmocka_unit_test(tokens_dollar_quotes),
 		cmocka_unit_test(statements_split),
 		cmocka_unit_test(concurrent_index_creation),
+		cmocka_unit_test(reads_numbers_as_psql),
 		cmocka_unit_test(concurrent_index_deletion),
 		cmocka_unit_test(concurrently_in_transaction),
 		cmocka_unit_test(field_with_default),
