@@ -23,11 +23,10 @@
  * `<!-- runbook: off -->` pragmas.  Nothing here prints or exits; none of it
  * can fail.
  *
- * The tokenizer underneath is public for tests and other linters: it knows
- * `--` and nested block comments, '...' with '', E'...' with backslash
- * escapes, "quoted identifiers", $$...$$ and $tag$...$tag$ bodies, and psql
- * backslash meta-commands, so that SQL quoted, commented out or inside a
- * function body is never mistaken for a statement.
+ * The SQL is read by base/sqllex.h, the lexer the executor splits blocks
+ * with, so that SQL quoted, commented out or inside a function body is
+ * never mistaken for a statement, and a block is linted statement by
+ * statement exactly as it will be sent; sqllint_scan() shows what is read.
  */
 #ifndef RUNBOOK_SQLLINT_H
 #define RUNBOOK_SQLLINT_H
@@ -35,53 +34,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/sqllex.h"
 #include "model/diag.h"
 
 /* ---------------------------------------------------------------------
- * Tokens
+ * What the lint reads
  * ------------------------------------------------------------------- */
 
-enum sql_token_kind {
-	SQL_TOKEN_WORD,         /* keyword or unquoted identifier: users, CREATE, a$b */
-	SQL_TOKEN_QUOTED_IDENT, /* "Quoted ""ident""" */
-	SQL_TOKEN_STRING,       /* 'x', E'x', B'01', X'ff', N'x', U&'x' */
-	SQL_TOKEN_DOLLAR,       /* $$body$$, $tag$body$tag$ */
-	SQL_TOKEN_NUMBER,       /* 42, 1.5e3, .5 */
-	SQL_TOKEN_PARAM,        /* $1, and psql variables :name :'name' :"name" */
-	SQL_TOKEN_LPAREN,
-	SQL_TOKEN_RPAREN,
-	SQL_TOKEN_COMMA,
-	SQL_TOKEN_SEMICOLON,
-	SQL_TOKEN_DOT,
-	SQL_TOKEN_OPERATOR, /* any other character: = < > + - * / :: [ ] ... */
-	SQL_TOKEN_META,     /* a psql meta-command, from its backslash to the end of the line */
-};
-
-struct sql_token {
-	enum sql_token_kind kind;
-	size_t offset, len; /* the token's bytes in the text, quotes and tags included */
-	int line;           /* 1-based line in the text */
-	int col;            /* 1-based column in the text, in characters */
-	bool unterminated;  /* a string, identifier, comment or dollar quote that never ends */
-};
-
-/* sql_tokenize splits len bytes of text into tokens, comments and blanks
- * dropped (an unterminated block comment swallows the rest silently).
- * Returns the number of tokens and sets *tokens (free() it; NULL when 0). */
-size_t sql_tokenize(const char *text, size_t len, struct sql_token **tokens);
-
-/* A statement: tokens [first, first + ntokens) of a sql_tokenize() result,
- * without its semicolon.  A psql meta-command is a statement of its own. */
-struct sql_statement {
-	size_t first, ntokens;
-};
-
-/* sql_statements splits the n tokens of text into statements the way psql
- * does: semicolons inside parentheses or a BEGIN ATOMIC ... END body do not
- * end one; empty statements are dropped.  Returns the count and sets *stmts
- * (free() it; NULL when 0). */
-size_t sql_statements(const char *text, const struct sql_token *tokens, size_t n,
-		      struct sql_statement **stmts);
+/* sqllint_scan reads len bytes of SQL into lx (SQLLEX_INIT or released;
+ * release it with sqllex_release()) exactly as sqllint_sql() and the psql
+ * calls of sqllint_shell() read them before their rules look: the tokens
+ * and the statements the rules are given (base/sqllex.h).  An unclosed
+ * quote or comment is read past, never refused. */
+void sqllint_scan(const char *text, size_t len, struct sqllex *lx);
 
 /* ---------------------------------------------------------------------
  * Lint

@@ -117,17 +117,20 @@ struct sql_stmt {
 			   token through its semicolon (when it has one) */
 	int line;       /* 1-based line of the first token within the block */
 	int column;     /* 1-based column (characters) of the first token */
-	char *keywords; /* the first six words outside quotes and comments,
-			   lower-cased and joined by spaces: "create index
-			   concurrently if not exists" */
+	char *keywords; /* the first six words (keywords and unquoted
+			   identifiers: SQL_TOKEN_WORD) lower-cased and
+			   joined by spaces: "create index concurrently if
+			   not exists" */
 };
 
 /* sql_split splits text (a ```sql block) into statements the way psql
- * does: `--` and nested block comments, '...' with '', E'...' with
- * backslash escapes, "identifiers", $$ and $tag$ bodies, parentheses, and
- * BEGIN ... END of SQL-standard function bodies all hide semicolons.
- * Statements with nothing but blanks and comments are dropped; text after
- * the last semicolon is a statement too.  psql meta-commands are refused.
+ * does, with base/sqllex.h (the lexer the linter reads SQL with): `--` and
+ * nested block comments, '...' with '', E'...' with backslash escapes,
+ * "identifiers", $$ and $tag$ bodies, parentheses, and BEGIN ... END of
+ * SQL-standard function bodies all hide semicolons.  Statements with
+ * nothing but blanks and comments are dropped; text after the last
+ * semicolon is a statement too.  psql meta-commands, and strings,
+ * identifiers, comments or dollar quotes that never close, are refused.
  * Returns 0 with *stmts (free with sql_stmts_free()) and *n, or -1 with a
  * message in err ("line 3: psql meta-command \"\\d\" is not SQL; run it in a
  * bash block with psql") and the block line in *err_line (may be NULL);

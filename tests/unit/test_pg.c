@@ -1,4 +1,4 @@
-/* test_pg.c - pg.[ch] against the harness's real PostgreSQL: splitting,
+/* test_pg.c - src/pg against the harness's real PostgreSQL: splitting,
  * output byte-identical to psql, errors with lines, notices, lock guard
  * rails, run lock, monitor, cancel, and passwords kept out of sight. */
 #include <setjmp.h>
@@ -83,6 +83,21 @@ static void split_dollar_not_a_quote(void **state)
 	assert_int_equal(n, 4);
 	assert_string_equal(s[0].text, "PREPARE p(int) AS SELECT $1;");
 	assert_string_equal(s[2].text, "SELECT 1 AS a$b$;");
+	sql_stmts_free(s, n);
+}
+
+/* psql opens a dollar quote right after a bare number or a $1 (the old
+ * splitter took "1$$" for one number and refused the block) */
+static void split_dollar_after_number(void **state)
+{
+	(void)state;
+	struct sql_stmt *s;
+	size_t n = split_ok("SELECT 1$$;$$;\nSELECT $1$x$;$x$;\nSELECT 1a$b$;\nSELECT 2", &s);
+	assert_int_equal(n, 4);
+	assert_string_equal(s[0].text, "SELECT 1$$;$$;");
+	assert_string_equal(s[1].text, "SELECT $1$x$;$x$;");
+	assert_string_equal(s[2].text, "SELECT 1a$b$;");
+	assert_int_equal(s[3].line, 4);
 	sql_stmts_free(s, n);
 }
 
@@ -1186,6 +1201,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(split_dollar_quotes),
 		cmocka_unit_test(split_dollar_not_a_quote),
+		cmocka_unit_test(split_dollar_after_number),
 		cmocka_unit_test(split_strings_and_identifiers),
 		cmocka_unit_test(split_comments),
 		cmocka_unit_test(split_lines_and_columns),

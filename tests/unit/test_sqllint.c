@@ -1,6 +1,7 @@
-/* test_sqllint.c - the SQL tokenizer, every lock-safety rule (fires, with
- * its line and column; stays quiet, also when the same SQL is quoted,
- * commented out or inside a function body), and the runbook rules. */
+/* test_sqllint.c - what the lint reads of SQL (sqllint_scan), every
+ * lock-safety rule (fires, with its line and column; stays quiet, also when
+ * the same SQL is quoted, commented out or inside a function body), and the
+ * runbook rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,15 +135,16 @@ static void hidden(const char *sql, const char *rule)
 	strbuf_release(&wrapped);
 }
 
-/* ---- tokenizer ---- */
+/* ---- what the lint reads (sqllint_scan, base/sqllex) ---- */
 
 static void tokens_comments(void **state)
 {
 	(void)state;
 	const char *sql = "SELECT 1 -- not; a token\n/* a; /* nested; */ still; */ FROM t;";
-	struct sql_token *t;
-	size_t n = sql_tokenize(sql, strlen(sql), &t);
-	assert_int_equal(n, 5);
+	struct sqllex lx = SQLLEX_INIT;
+	sqllint_scan(sql, strlen(sql), &lx);
+	const struct sql_token *t = lx.tokens;
+	assert_int_equal(lx.ntokens, 5);
 	assert_int_equal(t[0].kind, SQL_TOKEN_WORD);
 	assert_int_equal(t[1].kind, SQL_TOKEN_NUMBER);
 	assert_int_equal(t[2].kind, SQL_TOKEN_WORD);
@@ -150,16 +152,17 @@ static void tokens_comments(void **state)
 	assert_int_equal(t[2].col, 31);
 	assert_int_equal(t[3].kind, SQL_TOKEN_WORD);
 	assert_int_equal(t[4].kind, SQL_TOKEN_SEMICOLON);
-	free(t);
+	sqllex_release(&lx);
 }
 
 static void tokens_strings(void **state)
 {
 	(void)state;
 	const char *sql = "'it''s; fine' E'it\\'s; fine' e'\\\\' B'01' U&'d\\0061' x";
-	struct sql_token *t;
-	size_t n = sql_tokenize(sql, strlen(sql), &t);
-	assert_int_equal(n, 6);
+	struct sqllex lx = SQLLEX_INIT;
+	sqllint_scan(sql, strlen(sql), &lx);
+	const struct sql_token *t = lx.tokens;
+	assert_int_equal(lx.ntokens, 6);
 	for (size_t i = 0; i < 5; i++) {
 		assert_int_equal(t[i].kind, SQL_TOKEN_STRING);
 		assert_false(t[i].unterminated);
@@ -168,22 +171,24 @@ static void tokens_strings(void **state)
 	assert_int_equal(t[1].len, 14);
 	assert_int_equal(t[2].len, 5);
 	assert_int_equal(t[5].kind, SQL_TOKEN_WORD);
-	free(t);
+	sqllex_release(&lx);
 
 	sql = "SELECT 'never ends; DROP TABLE x;";
-	n = sql_tokenize(sql, strlen(sql), &t);
-	assert_int_equal(n, 2);
-	assert_true(t[1].unterminated);
-	free(t);
+	sqllint_scan(sql, strlen(sql), &lx);
+	assert_int_equal(lx.ntokens, 2);
+	assert_true(lx.tokens[1].unterminated);
+	assert_int_equal(lx.nstmts, 1); /* read past, not refused */
+	sqllex_release(&lx);
 }
 
 static void tokens_identifiers(void **state)
 {
 	(void)state;
 	const char *sql = "\"odd;\"\"name\" a$b \"é\" é_x $1 :var :'v' ::int";
-	struct sql_token *t;
-	size_t n = sql_tokenize(sql, strlen(sql), &t);
-	assert_int_equal(n, 9);
+	struct sqllex lx = SQLLEX_INIT;
+	sqllint_scan(sql, strlen(sql), &lx);
+	const struct sql_token *t = lx.tokens;
+	assert_int_equal(lx.ntokens, 9);
 	assert_int_equal(t[0].kind, SQL_TOKEN_QUOTED_IDENT);
 	assert_int_equal(t[0].len, 12);
 	assert_int_equal(t[1].kind, SQL_TOKEN_WORD); /* a$b is one identifier */
@@ -196,16 +201,17 @@ static void tokens_identifiers(void **state)
 	assert_int_equal(t[6].kind, SQL_TOKEN_PARAM);
 	assert_int_equal(t[7].kind, SQL_TOKEN_OPERATOR);
 	assert_int_equal(t[7].len, 2);
-	free(t);
+	sqllex_release(&lx);
 }
 
 static void tokens_dollar_quotes(void **state)
 {
 	(void)state;
 	const char *sql = "$$ a; 'b $$ $fn$ x $q$;$q$ $$ y; $fn$ $a$unclosed";
-	struct sql_token *t;
-	size_t n = sql_tokenize(sql, strlen(sql), &t);
-	assert_int_equal(n, 3);
+	struct sqllex lx = SQLLEX_INIT;
+	sqllint_scan(sql, strlen(sql), &lx);
+	const struct sql_token *t = lx.tokens;
+	assert_int_equal(lx.ntokens, 3);
 	assert_int_equal(t[0].kind, SQL_TOKEN_DOLLAR);
 	assert_int_equal(t[0].len, 11);
 	assert_int_equal(t[1].kind, SQL_TOKEN_DOLLAR);
@@ -213,7 +219,7 @@ static void tokens_dollar_quotes(void **state)
 	assert_false(t[1].unterminated);
 	assert_int_equal(t[2].kind, SQL_TOKEN_DOLLAR);
 	assert_true(t[2].unterminated);
-	free(t);
+	sqllex_release(&lx);
 }
 
 static void statements_split(void **state)
@@ -226,17 +232,16 @@ static void statements_split(void **state)
 			  "SELECT CASE WHEN true THEN 1 END; END;\n"
 			  "\\copy t to 'x.csv'\n"
 			  "SELECT 2";
-	struct sql_token *t;
-	struct sql_statement *s;
-	size_t n = sql_tokenize(sql, strlen(sql), &t);
-	size_t ns = sql_statements(sql, t, n, &s);
-	assert_int_equal(ns, 4);
+	struct sqllex lx = SQLLEX_INIT;
+	sqllint_scan(sql, strlen(sql), &lx);
+	const struct sql_token *t = lx.tokens;
+	const struct sql_statement *s = lx.stmts;
+	assert_int_equal(lx.nstmts, 4);
 	assert_int_equal(t[s[1].first].line, 3);
 	assert_int_equal(t[s[2].first].kind, SQL_TOKEN_META);
 	assert_int_equal(t[s[3].first].line, 5);
 	assert_int_equal(s[3].ntokens, 2);
-	free(s);
-	free(t);
+	sqllex_release(&lx);
 }
 
 /* ---- index rules ---- */
@@ -259,6 +264,18 @@ static void concurrent_index_creation(void **state)
 	fires(lint_sql("CREATE INDEX IF NOT EXISTS {{TABLE}}_idx ON public.{{TABLE}} (a);"),
 	      "require-concurrent-index-creation", LINE, 1, DIAG_WARNING);
 	hidden(bad, "require-concurrent-index-creation");
+}
+
+/* the statements after a number psql reads as "1e" + comment, or as "1a$b$",
+ * are linted (the linter's own tokenizer took "1e-" and then a string, or
+ * "1a" and then a dollar quote, and never saw them) */
+static void reads_numbers_as_psql(void **state)
+{
+	(void)state;
+	fires(lint_sql("SELECT 1e--';\n;\nCREATE INDEX IF NOT EXISTS i ON users (a);"),
+	      "require-concurrent-index-creation", LINE + 2, 1, DIAG_WARNING);
+	fires(lint_sql("SELECT 1a$b$;\nCREATE INDEX IF NOT EXISTS i ON users (a);"),
+	      "require-concurrent-index-creation", LINE + 1, 1, DIAG_WARNING);
 }
 
 static void concurrent_index_deletion(void **state)
@@ -828,6 +845,7 @@ int main(void)
 		cmocka_unit_test(tokens_dollar_quotes),
 		cmocka_unit_test(statements_split),
 		cmocka_unit_test(concurrent_index_creation),
+		cmocka_unit_test(reads_numbers_as_psql),
 		cmocka_unit_test(concurrent_index_deletion),
 		cmocka_unit_test(concurrently_in_transaction),
 		cmocka_unit_test(field_with_default),
